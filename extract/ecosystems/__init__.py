@@ -1,0 +1,66 @@
+"""dlt source for the Ecosystems REST API: documents, value drivers and KPIs."""
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.sources import DltResource
+
+from . import settings
+from .helpers import EcosystemsAPIError, EcosystemsClient, records_to_table
+from .settings import ENDPOINTS_BY_NAME, EndpointSpec
+
+__all__ = ["EcosystemsAPIError", "EcosystemsClient", "ecosystems_source"]
+
+
+@dlt.source(name="ecosystems", max_table_nesting=0)
+def ecosystems_source(
+    access_token: str = dlt.secrets.value,
+    base_url: str = settings.DEFAULT_BASE_URL,
+    resources: Sequence[str] = tuple(ENDPOINTS_BY_NAME),
+    page_size: int = settings.PAGE_SIZE,
+    request_timeout: float = settings.REQUEST_TIMEOUT_SECONDS,
+    max_attempts: int = settings.REQUEST_MAX_ATTEMPTS,
+    backoff_factor: float = settings.REQUEST_BACKOFF_FACTOR,
+) -> list[DltResource]:
+    """Documents, value drivers and KPIs, incremental on `updated_at`, merged on `id`."""
+    client = EcosystemsClient(
+        base_url,
+        access_token,
+        request_timeout=request_timeout,
+        max_attempts=max_attempts,
+        backoff_factor=backoff_factor,
+    )
+    return [
+        _endpoint_resource(client, ENDPOINTS_BY_NAME[name], page_size) for name in resources
+    ]
+
+
+def _endpoint_resource(client: EcosystemsClient, endpoint: EndpointSpec, page_size: int):
+    @dlt.resource(
+        name=endpoint.name,
+        write_disposition="merge",
+        primary_key="id",
+        columns=endpoint.column_hints,
+    )
+    def list_records(
+        updated_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(
+            "updated_at",
+            lag=settings.INCREMENTAL_LAG_SECONDS,
+            on_cursor_value_missing="include",
+        ),
+    ) -> Iterator[pa.Table]:
+        params: dict[str, Any] = {"limit": page_size}
+        if updated_at.start_value is not None:
+            params["updated_since"] = _iso_utc(updated_at.start_value)
+        for records in client.iter_pages(endpoint.path, params):
+            if records:
+                yield records_to_table(records, endpoint)
+
+    return list_records
+
+
+def _iso_utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

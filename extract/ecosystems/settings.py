@@ -1,0 +1,83 @@
+"""Constants of the Ecosystems source: endpoints, page size, retry policy and record shapes."""
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+DEFAULT_BASE_URL = "https://api.ecosystems.io/v1"
+PAGE_SIZE = 1000
+# Records committed late on the server side can carry an `updated_at` slightly older than
+# the newest one already seen; re-reading this window (merge dedupes it) never skips them.
+INCREMENTAL_LAG_SECONDS = 300
+
+REQUEST_TIMEOUT_SECONDS = 60.0
+REQUEST_MAX_ATTEMPTS = 6  # the contract asks for at least 4 retries on 429/5xx
+REQUEST_BACKOFF_FACTOR = 0.5
+REQUEST_MAX_RETRY_DELAY_SECONDS = 60.0  # caps the server's Retry-After
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """How one list endpoint's records land in their raw table."""
+
+    name: str
+    strings: tuple[str, ...] = ()
+    doubles: tuple[str, ...] = ()
+    timestamps: tuple[str, ...] = ("created_at", "updated_at", "deleted_at")
+    # nested objects flattened into `<object>__<field>` columns
+    objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # lists kept as JSON text exactly as received
+    json_lists: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return self.name
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """Declared column types: never inferred from the first page."""
+        fields = [pa.field(name, pa.string()) for name in self.strings]
+        fields += [
+            pa.field(f"{obj}__{key}", pa.string()) for obj, keys in self.objects for key in keys
+        ]
+        fields += [pa.field(name, pa.float64()) for name in self.doubles]
+        fields += [pa.field(name, pa.string()) for name in self.json_lists]
+        fields += [pa.field(name, pa.timestamp("us", tz="UTC")) for name in self.timestamps]
+        return pa.schema(fields)
+
+    @property
+    def column_hints(self) -> dict[str, dict[str, str]]:
+        """dlt column hints: JSON columns and timestamps keep their meaning in the destination."""
+        hints = {name: {"data_type": "json"} for name in self.json_lists}
+        hints.update({name: {"data_type": "timestamp"} for name in self.timestamps})
+        hints.update({name: {"data_type": "double"} for name in self.doubles})
+        return hints
+
+
+_USER_FIELDS = ("id", "name", "email")
+
+DOCUMENTS = EndpointSpec(
+    name="documents",
+    strings=("id", "name", "type", "status", "currency"),
+    objects=(
+        ("account", ("name", "crm_account_id")),
+        ("opportunity", ("name", "crm_opportunity_id")),
+        ("created_by", _USER_FIELDS),
+        ("last_updated_by", _USER_FIELDS),
+    ),
+)
+VALUE_DRIVERS = EndpointSpec(
+    name="value_drivers",
+    strings=("id", "document_id", "name", "solution", "category", "currency"),
+    doubles=("total_benefit",),
+    json_lists=("realization_calendar",),
+)
+KPIS = EndpointSpec(
+    name="kpis",
+    strings=("id", "value_driver_id", "name", "unit", "direction"),
+    doubles=("baseline", "target"),
+    json_lists=("actuals",),
+)
+
+ENDPOINTS: tuple[EndpointSpec, ...] = (DOCUMENTS, VALUE_DRIVERS, KPIS)
+ENDPOINTS_BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}

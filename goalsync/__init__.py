@@ -1,0 +1,1 @@
+"""goalsync: Ecosystems value-selling data into Gainsight-style Customer Goals tables."""

@@ -1,0 +1,169 @@
+"""The Ecosystems dlt source against recorded-looking responses (requests-mock)."""
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests_mock
+
+from goalsync.extraction import ExtractionError, run_extraction
+
+BASE_URL = "https://api.example.test/api/v1"
+TOKEN = "tok_UNIT_TEST_SECRET_123"
+FAST_RETRIES = {"backoff_factor": 0.0, "max_attempts": 5, "request_timeout": 5.0}
+
+
+def kpi(kpi_id: str, updated_at: str, **fields) -> dict:
+    record = {
+        "id": kpi_id,
+        "value_driver_id": "vd_1",
+        "name": f"KPI {kpi_id}",
+        "unit": "USD",
+        "direction": "decrease",
+        "baseline": 52000,
+        "target": 40000,
+        "actuals": [{"measured_on": "2026-02-28", "value": 48000.0}],
+        "created_at": "2026-01-05T10:06:00Z",
+        "updated_at": updated_at,
+        "deleted_at": None,
+    }
+    record.update(fields)
+    return record
+
+
+def page(records: list[dict], next_cursor: str | None = None) -> dict:
+    return {"data": records, "next_cursor": next_cursor}
+
+
+def list_url(endpoint: str) -> re.Pattern:
+    return re.compile(rf"^{re.escape(BASE_URL)}/{endpoint}(\?.*)?$")
+
+
+def register_empty(mock: requests_mock.Mocker, *endpoints: str) -> None:
+    for endpoint in endpoints:
+        mock.get(list_url(endpoint), json=page([]))
+
+
+def extract_kpis(database: Path) -> None:
+    run_extraction(database, TOKEN, BASE_URL, resources=("kpis",), **FAST_RETRIES)
+
+
+def raw_kpis(database: Path) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(
+            "select id, baseline, target, updated_at, deleted_at is not null "
+            "from ecosystems_raw.kpis order by id"
+        ).fetchall()
+
+
+def test_paginates_to_last_page_then_reads_incrementally_without_duplicates(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    with requests_mock.Mocker() as mock:
+        mock.get(
+            list_url("kpis"),
+            [
+                {"json": page([kpi("kpi_1", "2026-03-01T09:00:00Z")], "c2")},
+                {"json": page([], "c3")},  # a short page can still have a next cursor
+                {"json": page([kpi("kpi_2", "2026-03-01T10:30:00+01:00", baseline=0.5)])},
+            ],
+        )
+        extract_kpis(database)
+        first_run = mock.request_history
+        assert [r.qs.get("cursor") for r in first_run] == [None, ["c2"], ["c3"]]
+        assert all(r.qs["limit"] == ["1000"] for r in first_run)
+        assert "updated_since" not in first_run[0].qs
+        assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in first_run)
+        assert all(TOKEN not in r.url for r in first_run)
+
+    rows = raw_kpis(database)
+    assert [(r[0], r[1]) for r in rows] == [("kpi_1", 52000.0), ("kpi_2", 0.5)]
+
+    with requests_mock.Mocker() as mock:
+        mock.get(
+            list_url("kpis"),
+            json=page(
+                [
+                    kpi("kpi_2", "2026-03-01T09:30:00Z", baseline=0.5),  # overlap, unchanged
+                    kpi("kpi_1", "2026-03-02T08:00:00-05:00", target=9.5e18),
+                    {"id": "kpi_3", "updated_at": "2026-03-02T14:00:00Z",
+                     "deleted_at": "2026-03-02T14:00:00Z"},
+                ]
+            ),
+        )
+        extract_kpis(database)
+        since = mock.request_history[0].qs["updated_since"][0]
+    # the cursor is the newest instant seen (09:30Z, written as 10:30+01:00) minus the lag
+    assert since.upper().startswith("2026-03-01T09:25:00")
+    rows = raw_kpis(database)
+    assert [r[0] for r in rows] == ["kpi_1", "kpi_2", "kpi_3"]
+    assert rows[0][2] == 9.5e18
+    assert rows[2][4] is True  # tombstone kept for dbt
+
+
+def test_unknown_fields_and_wrong_types_do_not_break_the_load(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    odd = kpi("kpi_1", "2026-03-01T09:00:00Z", baseline="12.5", target=2**70, x_new={"a": [1]})
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=page([odd, kpi("kpi_2", "2026-03-01T09:00:00Z")]))
+        extract_kpis(database)
+    rows = raw_kpis(database)
+    assert rows[0][1] == 12.5 and rows[0][2] == float(2**70)
+    assert len(rows) == 2
+
+
+def test_retries_429_with_retry_after_and_503_then_succeeds(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    with requests_mock.Mocker() as mock:
+        mock.get(
+            list_url("kpis"),
+            [
+                {"status_code": 429, "headers": {"Retry-After": "0"},
+                 "json": {"error": {"code": "rate_limited", "message": "slow down"}}},
+                {"status_code": 503, "text": "<html>busy</html>"},
+                {"status_code": 503, "text": ""},
+                {"json": page([kpi("kpi_1", "2026-03-01T09:00:00Z")])},
+            ],
+        )
+        extract_kpis(database)
+        assert mock.call_count == 4
+    assert len(raw_kpis(database)) == 1
+
+
+def test_401_fails_at_once_with_a_clear_message_and_loads_nothing(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    with requests_mock.Mocker() as mock:
+        mock.get(
+            list_url("kpis"),
+            status_code=401,
+            json={"error": {"code": "unauthorized", "message": "invalid token"}},
+        )
+        with pytest.raises(ExtractionError, match="rejected the access token") as failure:
+            extract_kpis(database)
+        assert mock.call_count == 1
+    assert TOKEN not in str(failure.value)
+    assert "\n" not in str(failure.value)
+
+
+def test_failure_on_a_later_page_keeps_previous_data_and_cursor(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=page([kpi("kpi_1", "2026-03-01T09:00:00Z")]))
+        extract_kpis(database)
+    with requests_mock.Mocker() as mock:
+        mock.get(
+            list_url("kpis"),
+            [
+                {"json": page([kpi("kpi_1", "2026-03-05T09:00:00Z", baseline=1.0)], "c2")},
+                {"text": '{"data": [ {"id": '},
+            ],
+        )
+        with pytest.raises(ExtractionError, match=r"GET /kpis page 2: .*not valid JSON"):
+            extract_kpis(database)
+    assert raw_kpis(database)[0][1] == 52000.0
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=page([]))
+        extract_kpis(database)
+        assert mock.request_history[0].qs["updated_since"][0].upper().startswith(
+            "2026-03-01T08:55:00"
+        )
