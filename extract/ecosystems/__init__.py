@@ -43,7 +43,6 @@ def _endpoint_resource(client: EcosystemsClient, endpoint: EndpointSpec, page_si
         name=endpoint.name,
         write_disposition="merge",
         primary_key="id",
-        columns=endpoint.column_hints,
     )
     def list_records(
         updated_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(

@@ -178,6 +178,7 @@ def describe_request_error(error: RequestException) -> str:
 
 def records_to_table(records: list[dict[str, Any]], endpoint: EndpointSpec) -> pa.Table:
     """Shape one page of records into an Arrow table with the endpoint's declared schema."""
+    records = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)]
     schema = endpoint.arrow_schema
     columns: list[pa.Array] = []
     for field in schema:

@@ -26,7 +26,7 @@ class EndpointSpec:
     timestamps: tuple[str, ...] = ("created_at", "updated_at", "deleted_at")
     # nested objects flattened into `<object>__<field>` columns
     objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # lists kept as JSON text exactly as received
+    # lists kept as JSON text exactly as received (text columns: portable, parsed by dbt)
     json_lists: tuple[str, ...] = ()
 
     @property
@@ -36,7 +36,8 @@ class EndpointSpec:
     @property
     def arrow_schema(self) -> pa.Schema:
         """Declared column types: never inferred from the first page."""
-        fields = [pa.field(name, pa.string()) for name in self.strings]
+        # the primary key is never null: records without an id are dropped before this
+        fields = [pa.field(name, pa.string(), nullable=name != "id") for name in self.strings]
         fields += [
             pa.field(f"{obj}__{key}", pa.string()) for obj, keys in self.objects for key in keys
         ]
@@ -45,13 +46,6 @@ class EndpointSpec:
         fields += [pa.field(name, pa.timestamp("us", tz="UTC")) for name in self.timestamps]
         return pa.schema(fields)
 
-    @property
-    def column_hints(self) -> dict[str, dict[str, str]]:
-        """dlt column hints: JSON columns and timestamps keep their meaning in the destination."""
-        hints = {name: {"data_type": "json"} for name in self.json_lists}
-        hints.update({name: {"data_type": "timestamp"} for name in self.timestamps})
-        hints.update({name: {"data_type": "double"} for name in self.doubles})
-        return hints
 
 
 _USER_FIELDS = ("id", "name", "email")

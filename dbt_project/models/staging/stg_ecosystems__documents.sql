@@ -1,0 +1,72 @@
+with
+
+source as (
+
+    select * from {{ source('ecosystems_raw', 'documents') }}
+
+),
+
+versions as (
+
+    -- Defensive: the loader merges on id, but a replayed load must not duplicate a document.
+    -- On an updated_at tie the tombstone wins: a deletion is final.
+    select
+        *,
+        row_number() over (
+            partition by id
+            order by updated_at desc nulls last, deleted_at desc nulls last
+        ) as version_rank
+
+    from source
+
+),
+
+latest_versions as (
+
+    select * from versions where version_rank = 1
+
+),
+
+renamed as (
+
+    select
+        ----------  ids
+        id as document_id,
+        opportunity__crm_opportunity_id as crm_opportunity_id,
+        account__crm_account_id as crm_account_id,
+
+        ---------- text
+        name as document_name,
+        type as document_type,
+        status as document_status,
+        currency,
+        account__name as account_name,
+        opportunity__name as crm_opportunity_name,
+
+        ---------- people
+        created_by__id as created_by_id,
+        created_by__name as created_by_name,
+        created_by__email as created_by_email,
+        last_updated_by__id as last_updated_by_id,
+        last_updated_by__name as last_updated_by_name,
+        last_updated_by__email as last_updated_by_email,
+
+        ---------- timestamps
+        {{ to_utc_timestamp('created_at') }} as created_at,
+        {{ to_utc_timestamp('updated_at') }} as updated_at,
+        {{ to_utc_timestamp('deleted_at') }} as deleted_at,
+
+        ---------- booleans
+        deleted_at is not null as is_deleted
+
+    from latest_versions
+
+),
+
+final as (
+
+    select * from renamed
+
+)
+
+select * from final

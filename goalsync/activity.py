@@ -1,0 +1,149 @@
+"""The activity log in schema `activity`: job runs, per-object counts and error records."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+ACTIVITY_DDL = (
+    "create schema if not exists activity",
+    """create table if not exists activity.job_runs (
+        run_id bigint, job_name varchar, chain_name varchar, trigger varchar, status varchar,
+        started_at timestamp, finished_at timestamp, rows_read bigint, rows_inserted bigint,
+        rows_updated bigint, rows_deleted bigint, rows_failed bigint, message varchar)""",
+    """create table if not exists activity.object_updates (
+        run_id bigint, object_name varchar, rows_inserted bigint, rows_updated bigint,
+        rows_deleted bigint, rows_failed bigint)""",
+    """create table if not exists activity.error_records (
+        run_id bigint, job_name varchar, object_name varchar, record_key varchar,
+        reason varchar, record json)""",
+    """create table if not exists activity.run_stages (
+        run_id bigint, stage varchar, started_at timestamp, finished_at timestamp,
+        seconds double, detail varchar)""",
+    """create table if not exists activity.notifications (
+        run_id bigint, event varchar, recipients varchar, delivery varchar)""",
+)
+
+INTERRUPTED = "interrupted: the process running it stopped before it finished"
+
+
+def utc_now() -> datetime:
+    """Naive UTC, the activity tables' TIMESTAMP convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class ObjectCounts:
+    object_name: str
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    failed: int = 0
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    message: str = ""
+    rows_read: int = 0
+    objects: list[ObjectCounts] = field(default_factory=list)
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(counts, attribute) for counts in self.objects)
+
+
+def ensure_activity_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    for statement in ACTIVITY_DDL:
+        connection.execute(statement)
+
+
+def close_interrupted_runs(connection: duckdb.DuckDBPyConnection) -> int:
+    """Runs left `Running` by a killed process become `Failed` (interrupted)."""
+    stale = connection.execute(
+        "select count(*) from activity.job_runs where status = 'Running'"
+    ).fetchone()[0]
+    connection.execute(
+        "update activity.job_runs set status = 'Failed', finished_at = ?, message = ? "
+        "where status = 'Running'",
+        [utc_now(), INTERRUPTED],
+    )
+    return stale
+
+
+def start_run(
+    connection: duckdb.DuckDBPyConnection,
+    job_name: str,
+    chain_name: str | None,
+    trigger: str,
+    status: str = "Running",
+    message: str = "",
+) -> int:
+    """Insert the run's row the moment it starts; returns its run_id."""
+    run_id = connection.execute(
+        "select coalesce(max(run_id), 0) + 1 from activity.job_runs"
+    ).fetchone()[0]
+    now = utc_now()
+    finished = now if status != "Running" else None
+    connection.execute(
+        "insert into activity.job_runs values (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, ?)",
+        [run_id, job_name, chain_name, trigger, status, now, finished, message],
+    )
+    return run_id
+
+
+def finish_run(connection: duckdb.DuckDBPyConnection, run_id: int, outcome: RunOutcome) -> None:
+    """Record the final status, the counts per object and the run's totals."""
+    for counts in outcome.objects:
+        connection.execute(
+            "insert into activity.object_updates values (?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                counts.object_name,
+                counts.inserted,
+                counts.updated,
+                counts.deleted,
+                counts.failed,
+            ],
+        )
+    connection.execute(
+        """update activity.job_runs set status = ?, finished_at = ?, rows_read = ?,
+           rows_inserted = ?, rows_updated = ?, rows_deleted = ?, rows_failed = ?, message = ?
+           where run_id = ?""",
+        [
+            outcome.status,
+            utc_now(),
+            outcome.rows_read,
+            outcome.total("inserted"),
+            outcome.total("updated"),
+            outcome.total("deleted"),
+            outcome.total("failed"),
+            outcome.message,
+            run_id,
+        ],
+    )
+
+
+def record_stage(
+    connection: duckdb.DuckDBPyConnection,
+    run_id: int,
+    stage: str,
+    started_at: datetime,
+    finished_at: datetime,
+    detail: str = "",
+) -> None:
+    seconds = (finished_at - started_at).total_seconds()
+    connection.execute(
+        "insert into activity.run_stages values (?, ?, ?, ?, ?, ?)",
+        [run_id, stage, started_at, finished_at, seconds, detail],
+    )
+
+
+def record_notification(
+    connection: duckdb.DuckDBPyConnection, run_id: int, event: str, recipients: tuple[str, ...]
+) -> None:
+    """Recipients are recorded; mail is sent only where an SMTP host is configured."""
+    if recipients:
+        connection.execute(
+            "insert into activity.notifications values (?, ?, ?, 'recorded')",
+            [run_id, event, ", ".join(recipients)],
+        )

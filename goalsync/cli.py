@@ -1,0 +1,274 @@
+"""Command line: a thin layer over the engine and the views; output for people lives here."""
+
+import argparse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from . import connection as connections
+from . import views
+from .engine import Engine, JobRunResult
+from .errors import ConfigError
+from .jobs_config import CS_GOAL_SYNC, load_jobs_config
+from .paths import duckdb_path
+from .warehouse import exclusive_run
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_CHAIN = CS_GOAL_SYNC.name
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class SourceSettings:
+    base_url: str
+    access_token: str
+
+
+class ConsoleReporter:
+    """Shows the stage, pages and rows so far while a job runs."""
+
+    def stage(self, job_name: str, stage: str) -> None:
+        console.print(f"[bold]{job_name}[/bold] · {stage}")
+
+    def extraction_progress(self, resource: str, pages: int, rows: int) -> None:
+        if pages == 1 or pages % 50 == 0:
+            console.print(f"  {resource}: {pages} pages, {rows} rows so far")
+
+    def model_finished(self, model: str, status: str) -> None:
+        console.print(f"  dbt {model}: {status}")
+
+
+@contextmanager
+def source_settings() -> Iterator[SourceSettings]:
+    """The configured connection, or the built-in sandbox server when none is configured."""
+    resolved = connections.resolve_connection()
+    if resolved is not None:
+        yield SourceSettings(resolved.base_url, resolved.access_token)
+        return
+    from extract.sandbox import SandboxServer
+
+    with SandboxServer() as sandbox:
+        console.print(
+            "[bold yellow]SANDBOX[/bold yellow] no Ecosystems connection is configured: using "
+            f"the built-in sandbox server at {sandbox.base_url} with generated demo data.\n"
+            "        Configure a real one with `uv run orchestrate.py connection create --name "
+            "NAME` or SOURCES__ECOSYSTEMS__ACCESS_TOKEN / SOURCES__ECOSYSTEMS__BASE_URL."
+        )
+        yield SourceSettings(sandbox.base_url, sandbox.token)
+
+
+def run_target(
+    kind: str, name: str, trigger: str, wait_seconds: float = 10.0
+) -> list[JobRunResult]:
+    """Run a chain or a job with the database held for the whole run."""
+    config = load_jobs_config()
+    config.chain(name) if kind == "chain" else config.job(name)
+    database = duckdb_path()
+    holder = f"goalsync {trigger} run of {kind} '{name}'"
+    with exclusive_run(database, holder, wait_seconds), source_settings() as source:
+        engine = Engine(database, config, source, ConsoleReporter())
+        if kind == "chain":
+            results = engine.run_chain(name, trigger=trigger)
+        else:
+            results = engine.run_job(name, trigger=trigger)
+    print_summary(results)
+    return results
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.job:
+        results = run_target("job", args.job, "manual")
+    else:
+        results = run_target("chain", args.chain or DEFAULT_CHAIN, "manual")
+    return EXIT_FAILED if any(r.status == "Failed" for r in results) else EXIT_OK
+
+
+def print_summary(results: Sequence[JobRunResult]) -> None:
+    table = Table(title="Run summary")
+    for column in ("run", "job", "status", "read", "inserted", "updated", "deleted", "failed"):
+        table.add_column(column, justify="right" if column not in ("job", "status") else "left")
+    for result in results:
+        outcome = result.outcome
+        counts = (
+            [outcome.rows_read]
+            + [outcome.total(a) for a in ("inserted", "updated", "deleted", "failed")]
+            if outcome
+            else [0] * 5
+        )
+        table.add_row(str(result.run_id), result.job_name, result.status, *map(str, counts))
+    console.print(table)
+    for result in results:
+        if result.message:
+            console.print(f"{result.job_name}: {result.message}")
+
+
+def cmd_test_connection(args: argparse.Namespace) -> int:
+    resolved = connections.resolve_connection()
+    if resolved is None:
+        raise ConfigError(
+            "no Ecosystems connection is configured: create one with `uv run orchestrate.py "
+            "connection create --name NAME` or set SOURCES__ECOSYSTEMS__ACCESS_TOKEN"
+        )
+    result = connections.test_connection(resolved)
+    if result.ok:
+        console.print(
+            f"Connection '{resolved.name}' works: organization {result.organization_name}"
+        )
+        return EXIT_OK
+    err_console.print(f"Connection '{resolved.name}' failed: {result.reason}")
+    return EXIT_FAILED
+
+
+def cmd_connection(args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "create":
+        token = connections.read_token()
+        stored = connections.create_connection(args.name, token, base_url=args.base_url)
+        console.print(f"Created connection '{stored.name}' ({stored.base_url}).")
+    elif action == "edit":
+        token = connections.read_token() if args.token else None
+        stored = connections.edit_connection(
+            name=args.name, access_token=token, base_url=args.base_url
+        )
+        console.print(f"Updated connection '{stored.name}' ({stored.base_url}).")
+    elif action == "delete":
+        connections.delete_connection()
+        console.print("Deleted the connection.")
+    else:
+        stored = connections.load_stored_connection()
+        if stored is None:
+            console.print("No connection is stored.")
+        else:
+            console.print(f"name:         {stored.name}")
+            console.print(f"base url:     {stored.base_url}")
+            console.print(f"access token: {connections.mask_token(stored.access_token)}")
+    return EXIT_OK
+
+
+def cmd_activity(args: argparse.Namespace) -> int:
+    database = duckdb_path()
+    config = load_jobs_config()
+    if args.job:
+        config.job(args.job)
+        view = views.job_history(database, args.job, limit=args.limit)
+    else:
+        view = views.job_list(database, config)
+    print_view(view)
+    return EXIT_OK
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    database = duckdb_path()
+    if args.csv:
+        count = views.export_error_records(database, args.run, args.csv)
+        console.print(f"Wrote {count} error records of run {args.run} to {args.csv}")
+    else:
+        print_view(views.error_records(database, args.run, limit=args.limit))
+    return EXIT_OK
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    if args.object:
+        with source_settings() as source:
+            view = views.preview_object(source, args.object, args.limit)
+    else:
+        config = load_jobs_config()
+        job = config.job(args.job or DEFAULT_CHAIN)
+        view = views.preview_job(duckdb_path(), job, args.limit)
+    print_view(view)
+    return EXIT_OK
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from .scheduler import Scheduler
+
+    def run_scheduled(kind: str, name: str, trigger: str) -> list[JobRunResult]:
+        return run_target(kind, name, trigger, wait_seconds=600)
+
+    Scheduler(load_jobs_config(), run_scheduled, log=console.print).run_forever()
+    return EXIT_OK
+
+
+def print_view(view: views.View) -> None:
+    if not view.rows:
+        console.print(view.empty_message)
+        return
+    table = Table(title=view.title)
+    for column in view.columns:
+        table.add_column(column, overflow="fold")
+    for row in view.rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrate.py",
+        description="goalsync: Ecosystems → Gainsight Customer Goals. "
+        "Without a command, runs the default chain (CS Goal Sync) once.",
+    )
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser("run", help="run a chain (default: CS Goal Sync) or one job")
+    target = run.add_mutually_exclusive_group()
+    target.add_argument("--chain", help="name of the chain to run")
+    target.add_argument("--job", help="name of the job to run")
+    run.set_defaults(handler=cmd_run)
+
+    test = commands.add_parser("test-connection", help="check the Ecosystems connection")
+    test.set_defaults(handler=cmd_test_connection)
+
+    activity = commands.add_parser("activity", help="jobs and their last runs, or one job's runs")
+    activity.add_argument("--job", help="show this job's run history")
+    activity.add_argument("--limit", type=int, default=20)
+    activity.set_defaults(handler=cmd_activity)
+
+    errors = commands.add_parser("errors", help="error records of a run")
+    errors.add_argument("--run", type=int, required=True, help="run id (see `activity`)")
+    errors.add_argument("--csv", help="write them to this CSV file")
+    errors.add_argument("--limit", type=int, default=50)
+    errors.set_defaults(handler=cmd_errors)
+
+    preview = commands.add_parser("preview", help="sample rows of a job's output or a source")
+    what = preview.add_mutually_exclusive_group()
+    what.add_argument("--job", help="job whose output to preview (default: CS Goal Sync)")
+    what.add_argument("--object", choices=("documents", "value_drivers", "kpis"))
+    preview.add_argument("--limit", type=int, default=10)
+    preview.set_defaults(handler=cmd_preview)
+
+    schedule = commands.add_parser("schedule", help="run due jobs and chains by cron until Ctrl-C")
+    schedule.set_defaults(handler=cmd_schedule)
+
+    connection = commands.add_parser("connection", help="the one Ecosystems connection")
+    actions = connection.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create it (the token is read from a prompt)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--base-url", default=None)
+    edit = actions.add_parser("edit", help="change its name, base URL or token")
+    edit.add_argument("--name")
+    edit.add_argument("--base-url")
+    edit.add_argument("--token", action="store_true", help="prompt for a new access token")
+    actions.add_parser("show", help="show it, token masked")
+    actions.add_parser("delete", help="delete it")
+    connection.set_defaults(handler=cmd_connection)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    try:
+        return args.handler(args)
+    except ConfigError as error:
+        err_console.print(f"error: {error}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return EXIT_FAILED

@@ -1,0 +1,410 @@
+"""The one Ecosystems connection: stored in `.dlt/secrets.toml`, overridable by env vars."""
+
+import getpass
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TextIO
+from urllib.parse import urlsplit
+
+import tomlkit
+import tomlkit.exceptions
+from dlt.common.configuration.providers import (
+    ConfigTomlProvider,
+    EnvironProvider,
+    SecretsTomlProvider,
+)
+from dlt.common.configuration.providers.provider import ConfigProvider
+from dlt.common.typing import TSecretStrValue
+
+from extract.ecosystems import EcosystemsAPIError, EcosystemsClient
+from extract.ecosystems.settings import DEFAULT_BASE_URL
+
+from .errors import ConfigError, shown_path
+from .paths import PROJECT_ROOT
+
+DEFAULT_SETTINGS_DIR = PROJECT_ROOT / ".dlt"
+SECRETS_FILE_NAME = "secrets.toml"
+SECTIONS = ("sources", "ecosystems")
+ACCESS_TOKEN_KEY = "access_token"
+BASE_URL_KEY = "base_url"
+NAME_KEY = "connection_name"
+ACCESS_TOKEN_ENV = EnvironProvider.get_key_name(ACCESS_TOKEN_KEY, *SECTIONS)
+BASE_URL_ENV = EnvironProvider.get_key_name(BASE_URL_KEY, *SECTIONS)
+# a connection written by hand in secrets.toml (dlt's own convention) may carry no name
+UNNAMED_CONNECTION = "Ecosystems"
+ENVIRONMENT_CONNECTION = "environment"
+
+TEST_CONNECTION_TIMEOUT_SECONDS = 15.0
+TEST_CONNECTION_MAX_ATTEMPTS = 2
+TEST_CONNECTION_BACKOFF_FACTOR = 0.5
+
+_MASK = "•" * 8
+_MASK_MIN_LENGTH = 12
+_NAME_MAX_LENGTH = 100
+_EDIT_HINT = "edit it with `orchestrate.py connection edit`"
+_CREATE_HINT = "create one with `orchestrate.py connection create NAME`"
+
+ConnectionSource = Literal["environment", "stored"]
+
+
+def mask_token(token: str) -> str:
+    """The token as shown to people: never more than its last 4 characters."""
+    if len(token) < _MASK_MIN_LENGTH:
+        return _MASK
+    return _MASK + token[-4:]
+
+
+@dataclass(frozen=True)
+class StoredConnection:
+    """The connection kept in `.dlt/secrets.toml`."""
+
+    name: str
+    base_url: str
+    access_token: str = field(repr=False)
+
+    @property
+    def masked_token(self) -> str:
+        return mask_token(self.access_token)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.base_url}, token {self.masked_token})"
+
+
+@dataclass(frozen=True)
+class ResolvedConnection:
+    """The connection a run uses; `source` tells whether the token came from the environment."""
+
+    name: str
+    base_url: str
+    access_token: str = field(repr=False)
+    source: ConnectionSource
+
+    @property
+    def masked_token(self) -> str:
+        return mask_token(self.access_token)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.base_url}, token {self.masked_token}, from {self.source})"
+
+
+@dataclass(frozen=True)
+class TestConnectionResult:
+    """What `GET /me` said: the organization on success, else a one-line, token-free reason."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    ok: bool
+    organization_name: str | None = None
+    reason: str | None = None
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return f"connected to Ecosystems organization '{self.organization_name or '?'}'"
+        return f"connection failed: {self.reason}"
+
+
+def secrets_path(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Path:
+    return settings_dir / SECRETS_FILE_NAME
+
+
+def load_stored_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> StoredConnection | None:
+    """The stored connection, or None when `[sources.ecosystems]` holds none."""
+    section = _section(_read_document(secrets_path(settings_dir)))
+    if section is None or (ACCESS_TOKEN_KEY not in section and NAME_KEY not in section):
+        return None
+    return StoredConnection(
+        name=str(section.get(NAME_KEY) or UNNAMED_CONNECTION),
+        base_url=str(section.get(BASE_URL_KEY) or DEFAULT_BASE_URL),
+        access_token=str(section.get(ACCESS_TOKEN_KEY) or ""),
+    )
+
+
+def create_connection(
+    name: str,
+    access_token: str,
+    base_url: str = DEFAULT_BASE_URL,
+    settings_dir: Path = DEFAULT_SETTINGS_DIR,
+) -> StoredConnection:
+    """Store the one connection; refuses when one already exists."""
+    path = secrets_path(settings_dir)
+    document = _read_document(path)
+    existing = load_stored_connection(settings_dir)
+    if existing is not None:
+        raise ConfigError(
+            f"a connection '{existing.name}' already exists in {shown_path(path)}: {_EDIT_HINT} or "
+            "delete it with `orchestrate.py connection delete`"
+        )
+    values = {
+        NAME_KEY: _checked_name(name),
+        BASE_URL_KEY: _checked_base_url(base_url, "base URL"),
+        ACCESS_TOKEN_KEY: _checked_token(access_token),
+    }
+    _update_section(document, values)
+    _write_document(path, document)
+    return StoredConnection(values[NAME_KEY], values[BASE_URL_KEY], values[ACCESS_TOKEN_KEY])
+
+
+def edit_connection(
+    name: str | None = None,
+    access_token: str | None = None,
+    base_url: str | None = None,
+    settings_dir: Path = DEFAULT_SETTINGS_DIR,
+) -> StoredConnection:
+    """Change the given fields of the stored connection; other fields and file content stay."""
+    path = secrets_path(settings_dir)
+    document = _read_document(path)
+    if load_stored_connection(settings_dir) is None:
+        raise ConfigError(f"no connection is stored in {shown_path(path)}: {_CREATE_HINT}")
+    values: dict[str, str] = {}
+    if name is not None:
+        values[NAME_KEY] = _checked_name(name)
+    if base_url is not None:
+        values[BASE_URL_KEY] = _checked_base_url(base_url, "base URL")
+    if access_token is not None:
+        values[ACCESS_TOKEN_KEY] = _checked_token(access_token)
+    if not values:
+        raise ConfigError("nothing to change: give a new name, access token or base URL")
+    _update_section(document, values)
+    _write_document(path, document)
+    edited = load_stored_connection(settings_dir)
+    assert edited is not None
+    return edited
+
+
+def delete_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> StoredConnection:
+    """Remove the stored connection; the rest of `secrets.toml` stays."""
+    path = secrets_path(settings_dir)
+    document = _read_document(path)
+    deleted = load_stored_connection(settings_dir)
+    if deleted is None:
+        raise ConfigError(f"no connection is stored in {shown_path(path)}: nothing to delete")
+    sources = document[SECTIONS[0]]
+    section = sources[SECTIONS[1]]
+    for key in (NAME_KEY, BASE_URL_KEY, ACCESS_TOKEN_KEY):
+        section.pop(key, None)
+    if not section:
+        del sources[SECTIONS[1]]
+    if not sources:
+        del document[SECTIONS[0]]
+    if document:
+        _write_document(path, document)
+    else:
+        path.unlink()
+    return deleted
+
+
+def resolve_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> ResolvedConnection | None:
+    """The connection to use, with dlt's precedence (env vars, secrets.toml, config.toml).
+
+    None when no access token is configured anywhere: the caller starts the sandbox.
+    """
+    stored = load_stored_connection(settings_dir)  # also turns a broken file into a ConfigError
+    providers = _providers(settings_dir)
+    access_token, token_provider = _lookup(ACCESS_TOKEN_KEY, TSecretStrValue, providers)
+    if not access_token:
+        return None
+    base_url, url_provider = _lookup(BASE_URL_KEY, str, providers)
+    from_environment = isinstance(token_provider, EnvironProvider)
+    if base_url:
+        base_url = _checked_base_url(base_url, _location(url_provider, BASE_URL_KEY, settings_dir))
+    if from_environment or stored is None:
+        name = ENVIRONMENT_CONNECTION if from_environment else UNNAMED_CONNECTION
+    else:
+        name = stored.name
+    return ResolvedConnection(
+        name=name,
+        base_url=base_url or DEFAULT_BASE_URL,
+        access_token=access_token,
+        source="environment" if from_environment else "stored",
+    )
+
+
+def test_connection(
+    connection: ResolvedConnection | StoredConnection,
+    timeout: float = TEST_CONNECTION_TIMEOUT_SECONDS,
+    max_attempts: int = TEST_CONNECTION_MAX_ATTEMPTS,
+    backoff_factor: float = TEST_CONNECTION_BACKOFF_FACTOR,
+) -> TestConnectionResult:
+    """Gainsight's "Test Connection": `GET /me` with few retries; never raises for API trouble."""
+    token = connection.access_token
+    try:
+        client = EcosystemsClient(
+            connection.base_url,
+            token,
+            request_timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_factor=backoff_factor,
+        )
+        me = client.get_me()
+    except EcosystemsAPIError as error:
+        return TestConnectionResult(ok=False, reason=_token_free(str(error), token))
+    except Exception as error:  # a broken URL or token must still give one line, not a traceback
+        reason = f"request failed ({type(error).__name__}); check the base URL and the token"
+        return TestConnectionResult(ok=False, reason=_token_free(reason, token))
+    scopes = _nested(me, "token", "scopes")
+    if isinstance(scopes, list) and "read" not in scopes:
+        return TestConnectionResult(
+            ok=False,
+            reason="the Ecosystems access token lacks the 'read' scope: "
+            "create a token with the read scope",
+        )
+    organization = _nested(me, "organization", "name")
+    return TestConnectionResult(
+        ok=True, organization_name=None if organization is None else str(organization)
+    )
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # keeps pytest from collecting it
+
+
+def read_token(
+    prompt: str = "Ecosystems access token: ",
+    stdin: TextIO | None = None,
+    prompt_stream: TextIO | None = None,
+) -> str:
+    """Read the token from a hidden prompt on a terminal, else one line of stdin (never argv)."""
+    stdin = stdin if stdin is not None else sys.stdin
+    hidden = stdin.isatty()
+    token = getpass.getpass(prompt, stream=prompt_stream) if hidden else stdin.readline()
+    return _checked_token(token.strip())
+
+
+def _providers(settings_dir: Path) -> list[ConfigProvider]:
+    return [
+        EnvironProvider(),
+        SecretsTomlProvider(settings_dir=str(settings_dir)),
+        ConfigTomlProvider(settings_dir=str(settings_dir)),
+    ]
+
+
+def _location(provider: ConfigProvider | None, key: str, settings_dir: Path) -> str:
+    if isinstance(provider, EnvironProvider):
+        return provider.get_key_name(key, *SECTIONS)
+    file_name = (
+        secrets_path(settings_dir)
+        if provider and provider.supports_secrets
+        else (settings_dir / "config.toml")
+    )
+    return f"{shown_path(file_name)} key {'.'.join((*SECTIONS, key))}"
+
+
+def _lookup(
+    key: str, hint: type, providers: list[ConfigProvider]
+) -> tuple[str | None, ConfigProvider | None]:
+    """The first provider holding a non-blank value wins, as in dlt's own resolution."""
+    for provider in providers:
+        if hint is TSecretStrValue and not provider.supports_secrets:
+            continue
+        value, _ = provider.get_value(key, hint, None, *SECTIONS)
+        if value is not None and str(value).strip():
+            return str(value).strip(), provider
+    return None, None
+
+
+def _section(document: tomlkit.TOMLDocument) -> Any:
+    sources = document.get(SECTIONS[0])
+    if not isinstance(sources, dict):
+        return None
+    section = sources.get(SECTIONS[1])
+    return section if isinstance(section, dict) else None
+
+
+def _read_document(path: Path) -> tomlkit.TOMLDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return tomlkit.document()
+    except OSError as error:
+        raise ConfigError(f"{shown_path(path)}: cannot read it ({error.strerror})") from None
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as error:
+        raise ConfigError(
+            f"{shown_path(path)} line {error.line}: invalid TOML ({_parse_problem(error)}); "
+            "fix the file or delete it and run `orchestrate.py connection create` again"
+        ) from None
+
+
+def _parse_problem(error: tomlkit.exceptions.ParseError) -> str:
+    # tomlkit appends " at line L col C" to its message; the line is reported separately
+    return str(error).split(" at line ")[0]
+
+
+def _update_section(document: tomlkit.TOMLDocument, values: dict[str, str]) -> None:
+    sources = document.get(SECTIONS[0])
+    if sources is None:
+        sources = tomlkit.table(is_super_table=True)
+        document[SECTIONS[0]] = sources
+    section = sources.get(SECTIONS[1])
+    if section is None:
+        section = tomlkit.table()
+        section.comment("the Ecosystems connection, managed by `orchestrate.py connection`")
+        sources[SECTIONS[1]] = section
+    for key, value in values.items():
+        section[key] = value
+
+
+def _write_document(path: Path, document: tomlkit.TOMLDocument) -> None:
+    """Replace the file atomically; the new file is created 0600, so it is never world-readable."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(tomlkit.dumps(document))
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name or "\n" in name or len(name) > _NAME_MAX_LENGTH:
+        raise ConfigError(
+            f"connection name {name!r} is not valid: give one line of 1 to "
+            f"{_NAME_MAX_LENGTH} characters"
+        )
+    return name
+
+
+def _checked_token(token: str) -> str:
+    if not token:
+        raise ConfigError(
+            "no access token given: type it at the prompt or pipe it on stdin "
+            "(it is never read from the command line)"
+        )
+    if any(character.isspace() for character in token):
+        raise ConfigError(
+            "the access token contains whitespace: copy it again from the Ecosystems settings page"
+        )
+    return token
+
+
+def _checked_base_url(base_url: str, where: str) -> str:
+    base_url = base_url.strip()
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ConfigError(
+            f"{where}: {base_url!r} is not an http(s) base URL; use one like {DEFAULT_BASE_URL}"
+        )
+    return base_url
+
+
+def _nested(document: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
+
+
+def _token_free(text: str, token: str) -> str:
+    line = text.splitlines()[0] if text else text
+    return line.replace(token, mask_token(token)) if token else line

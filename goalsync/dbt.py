@@ -1,0 +1,97 @@
+"""dbt, in this process (DuckDB allows one writer process): build and show through dbtRunner."""
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+from .errors import ConfigError
+from .paths import DBT_PROJECT_DIR, DUCKDB_PATH_ENV
+
+
+@dataclass
+class DbtOutcome:
+    success: bool
+    message: str = ""
+    nodes: list[str] = field(default_factory=list)
+
+
+NodeCallback = Callable[[str, str], None]
+"""Called as each node finishes with (node name, status)."""
+
+_FAILED = ("error", "fail", "runtime error")
+
+
+def run_dbt(args: Sequence[str], database: Path, on_node: NodeCallback | None = None) -> DbtOutcome:
+    """Invoke `dbt <args>` against the project's database; never raises for dbt failures."""
+    callbacks = [_node_finished_callback(on_node)] if on_node else []
+    return _outcome(args[0], _invoke(args, database, callbacks))
+
+
+def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[tuple]]:
+    """Rows a model would produce now (`dbt show`), without materializing anything."""
+    result = _invoke(["show", "--select", model, "--limit", str(limit)], database, [])
+    outcome = _outcome("show", result)
+    if not outcome.success:
+        raise ConfigError(
+            f"preview of {model} failed: {outcome.message}; if the job has never run, "
+            "run it once so the models it reads exist"
+        )
+    node_results = list(getattr(result.result, "results", None) or [])
+    table = getattr(node_results[0], "agate_table", None) if node_results else None
+    if table is None:
+        return [], []
+    return list(table.column_names), [tuple(row) for row in table.rows]
+
+
+def _invoke(args: Sequence[str], database: Path, callbacks: list) -> dbtRunnerResult:
+    previous = os.environ.get(DUCKDB_PATH_ENV)
+    os.environ[DUCKDB_PATH_ENV] = str(database)
+    try:
+        return dbtRunner(callbacks=callbacks).invoke(
+            [
+                *args,
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--quiet",
+                "--log-level-file",
+                "warn",
+            ]
+        )
+    finally:
+        if previous is None:
+            os.environ.pop(DUCKDB_PATH_ENV, None)
+        else:
+            os.environ[DUCKDB_PATH_ENV] = previous
+
+
+def _outcome(command: str, result: dbtRunnerResult) -> DbtOutcome:
+    if result.exception is not None:
+        return DbtOutcome(False, f"dbt could not run: {_first_line(result.exception)}")
+    node_results = list(getattr(result.result, "results", None) or [])
+    failures = [r for r in node_results if str(r.status) in _FAILED]
+    if failures or not result.success:
+        first = failures[0] if failures else None
+        where = first.node.name if first is not None else "dbt"
+        detail = _first_line(first.message) if first is not None else "see dbt_project/logs"
+        return DbtOutcome(False, f"dbt {command} failed in {where}: {detail}")
+    return DbtOutcome(True, nodes=[r.node.name for r in node_results])
+
+
+def _node_finished_callback(on_node: NodeCallback) -> Callable[[Any], None]:
+    def callback(event: Any) -> None:
+        if event.info.name == "NodeFinished":
+            node = event.data.node_info
+            on_node(node.node_name, node.node_status)
+
+    return callback
+
+
+def _first_line(value: object) -> str:
+    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
+    return lines[0] if lines else str(value)

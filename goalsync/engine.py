@@ -1,0 +1,217 @@
+"""Runs jobs and chains: extract, transform, count changes, record activity.
+
+The engine knows jobs only as data (what to extract, which dbt model, which destination);
+it knows nothing of Ecosystems fields or Gainsight objects.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from . import activity
+from .activity import ObjectCounts, RunOutcome, utc_now
+from .dbt import run_dbt
+from .errors import ConfigError
+from .extraction import ExtractionError, run_extraction
+from .jobs_config import ChainSpec, JobsConfig, JobSpec
+from .row_changes import ComparedTable, count_changes, snapshot_destination
+from .warehouse import connect, table_exists
+
+DESTINATION_SCHEMA = "gainsight"
+
+
+class SourceConnection(Protocol):
+    base_url: str
+    access_token: str
+
+
+class Reporter(Protocol):
+    """Where the engine says what it is doing (the CLI prints it; tests may ignore it)."""
+
+    def stage(self, job_name: str, stage: str) -> None: ...
+
+    def extraction_progress(self, resource: str, pages: int, rows: int) -> None: ...
+
+    def model_finished(self, model: str, status: str) -> None: ...
+
+
+class SilentReporter:
+    def stage(self, job_name: str, stage: str) -> None:
+        pass
+
+    def extraction_progress(self, resource: str, pages: int, rows: int) -> None:
+        pass
+
+    def model_finished(self, model: str, status: str) -> None:
+        pass
+
+
+@dataclass
+class JobRunResult:
+    run_id: int
+    job_name: str
+    status: str
+    message: str = ""
+    outcome: RunOutcome | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("Failed", "Skipped")
+
+
+class JobFailed(Exception):
+    """A job stage failed; the message is the run's one-line reason."""
+
+
+@dataclass
+class Engine:
+    database: Path
+    config: JobsConfig
+    source: SourceConnection
+    reporter: Reporter = field(default_factory=SilentReporter)
+    source_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        with connect(self.database) as connection:
+            activity.ensure_activity_tables(connection)
+            activity.close_interrupted_runs(connection)
+
+    def run_chain(self, chain_name: str, trigger: str = "manual") -> list[JobRunResult]:
+        """Run the chain's jobs in order; after a failure the rest are recorded as Skipped."""
+        chain = self.config.chain(chain_name)
+        results: list[JobRunResult] = []
+        failed_job: str | None = None
+        for job_name in chain.jobs:
+            if failed_job is not None:
+                reason = f"skipped: '{failed_job}' failed earlier in chain '{chain.name}'"
+                results.append(self._record_skipped(job_name, chain.name, trigger, reason))
+                continue
+            results.extend(self._run_with_dependents(job_name, chain, trigger))
+            if results[-1].failed:
+                failed_job = results[-1].job_name
+        return results
+
+    def run_job(self, job_name: str, trigger: str = "manual") -> list[JobRunResult]:
+        """Run one job (and the job that depends on it, when it succeeds)."""
+        return self._run_with_dependents(job_name, None, trigger)
+
+    def _run_with_dependents(
+        self, job_name: str, chain: ChainSpec | None, trigger: str
+    ) -> list[JobRunResult]:
+        job = self.config.job(job_name)
+        chain_name = chain.name if chain else None
+        results = [self._run_one(job, chain_name, trigger)]
+        dependent = job.dependent_job
+        if dependent and not (chain and dependent in chain.jobs):
+            if results[-1].failed:
+                reason = f"skipped: the job it depends on, '{job.name}', failed"
+                results.append(self._record_skipped(dependent, chain_name, "chain", reason))
+            else:
+                results.extend(self._run_with_dependents(dependent, chain, "chain"))
+        return results
+
+    def _record_skipped(
+        self, job_name: str, chain_name: str | None, trigger: str, reason: str
+    ) -> JobRunResult:
+        with connect(self.database) as connection:
+            run_id = activity.start_run(
+                connection, job_name, chain_name, trigger, status="Skipped", message=reason
+            )
+        return JobRunResult(run_id, job_name, "Skipped", reason)
+
+    def _run_one(self, job: JobSpec, chain_name: str | None, trigger: str) -> JobRunResult:
+        destination = self._compared_table(job)
+        with connect(self.database) as connection:
+            run_id = activity.start_run(connection, job.name, chain_name, trigger)
+            snapshot_destination(connection, destination)
+        try:
+            outcome = self._execute(job, run_id, destination)
+        except (JobFailed, ExtractionError, ConfigError) as failure:
+            outcome = RunOutcome(status="Failed", message=str(failure))
+        except Exception as failure:  # a bug must still close the run, never leave it Running
+            outcome = RunOutcome(
+                status="Failed", message=f"internal error: {type(failure).__name__}: {failure}"
+            )
+        with connect(self.database) as connection:
+            activity.finish_run(connection, run_id, outcome)
+            recipients = (
+                job.notify_on_failure if outcome.status == "Failed" else job.notify_on_success
+            )
+            event = "failure" if outcome.status == "Failed" else "success"
+            activity.record_notification(connection, run_id, event, recipients)
+        return JobRunResult(run_id, job.name, outcome.status, outcome.message, outcome)
+
+    def _compared_table(self, job: JobSpec) -> ComparedTable:
+        return ComparedTable(
+            relation=f"{DESTINATION_SCHEMA}.{job.destination.object_name}",
+            key=job.destination.key,
+            exclude=job.destination.compare_exclude,
+        )
+
+    def _execute(self, job: JobSpec, run_id: int, destination: ComparedTable) -> RunOutcome:
+        rows_read = self._timed(run_id, job, "extract", lambda: self._extract(job))
+        self._timed(run_id, job, "transform", lambda: self._transform(job))
+        return self._timed(
+            run_id, job, "activity", lambda: self._account(job, run_id, destination, rows_read)
+        )
+
+    def _timed(self, run_id: int, job: JobSpec, stage: str, work: Callable):
+        self.reporter.stage(job.name, stage)
+        started = utc_now()
+        value = work()
+        with connect(self.database) as connection:
+            activity.record_stage(connection, run_id, stage, started, utc_now())
+        return value
+
+    def _extract(self, job: JobSpec) -> int:
+        if not job.extract:
+            return 0
+        result = run_extraction(
+            self.database,
+            access_token=self.source.access_token,
+            base_url=self.source.base_url,
+            resources=job.extract,
+            on_progress=self.reporter.extraction_progress,
+            **self.source_options,
+        )
+        return result.total_rows_read
+
+    def _transform(self, job: JobSpec) -> None:
+        selection = [f"+{job.model}"] + ([f"+{job.errors_model}"] if job.errors_model else [])
+        outcome = run_dbt(
+            ["build", "--select", *selection], self.database, self.reporter.model_finished
+        )
+        if not outcome.success:
+            raise JobFailed(outcome.message)
+
+    def _account(
+        self, job: JobSpec, run_id: int, destination: ComparedTable, rows_read: int
+    ) -> RunOutcome:
+        with connect(self.database) as connection:
+            inserted, updated, deleted = count_changes(connection, destination)
+            failed = self._copy_error_records(connection, job, run_id)
+            schema, table = destination.relation.split(".")
+            loaded = connection.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
+        counts = ObjectCounts(job.destination.object_name, inserted, updated, deleted, failed)
+        status = "Success"
+        message = f"{loaded} rows in {destination.relation}"
+        if failed:
+            status = "Partial Success" if loaded else "Failed"
+            message += f"; {failed} records rejected (see `orchestrate.py errors --run {run_id}`)"
+        return RunOutcome(status=status, message=message, rows_read=rows_read, objects=[counts])
+
+    def _copy_error_records(self, connection, job: JobSpec, run_id: int) -> int:
+        if not job.errors_model or not table_exists(
+            connection, DESTINATION_SCHEMA, job.errors_model
+        ):
+            return 0
+        connection.execute(
+            f"""insert into activity.error_records
+                select ?, ?, ?, record_key, reason, record
+                from {DESTINATION_SCHEMA}."{job.errors_model}" """,
+            [run_id, job.name, job.destination.object_name],
+        )
+        return connection.execute(
+            "select count(*) from activity.error_records where run_id = ?", [run_id]
+        ).fetchone()[0]

@@ -1,0 +1,68 @@
+"""Counts inserted, updated and deleted rows of a destination by comparing it before and after."""
+
+from dataclasses import dataclass
+
+import duckdb
+
+from .warehouse import table_exists
+
+SNAPSHOT = "activity._destination_snapshot"
+NO_ROWS = "select cast(null as varchar) as row_key, cast(null as ubigint) as row_hash limit 0"
+
+
+@dataclass(frozen=True)
+class ComparedTable:
+    """A destination table, the key that identifies its rows and the columns not compared."""
+
+    relation: str
+    key: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _hashed_rows_sql(connection: duckdb.DuckDBPyConnection, table: ComparedTable) -> str:
+    schema, name = table.relation.split(".")
+    if not table_exists(connection, schema, name):
+        return NO_ROWS
+    columns = [
+        row[0]
+        for row in connection.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
+    compared = [_quote(c) for c in columns if c not in table.exclude] or ["1"]
+    key_parts = ", ".join(f"cast({_quote(k)} as varchar)" for k in table.key)
+    return (
+        f"select concat_ws(chr(31), {key_parts}) as row_key, hash({', '.join(compared)}) "
+        f"as row_hash from {_quote(schema)}.{_quote(name)}"
+    )
+
+
+def snapshot_destination(connection: duckdb.DuckDBPyConnection, table: ComparedTable) -> None:
+    """Remember each row's key and content hash before the job writes."""
+    connection.execute(
+        f"create or replace table {SNAPSHOT} as {_hashed_rows_sql(connection, table)}"
+    )
+
+
+def count_changes(
+    connection: duckdb.DuckDBPyConnection, table: ComparedTable
+) -> tuple[int, int, int]:
+    """(inserted, updated, deleted) keys since the snapshot; an unchanged row is not updated."""
+    inserted, updated, deleted = connection.execute(
+        f"""select
+              count(*) filter (where before.row_key is null),
+              count(*) filter (where before.row_key is not null and after.row_key is not null
+                               and before.row_hash <> after.row_hash),
+              count(*) filter (where after.row_key is null)
+            from {SNAPSHOT} as before
+            full outer join ({_hashed_rows_sql(connection, table)}) as after
+              on before.row_key = after.row_key"""
+    ).fetchone()
+    connection.execute(f"drop table if exists {SNAPSHOT}")
+    return inserted, updated, deleted
