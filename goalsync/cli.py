@@ -127,6 +127,7 @@ def cmd_test_connection(args: argparse.Namespace) -> int:
 def cmd_connection(args: argparse.Namespace) -> int:
     action = args.action
     if action == "create":
+        connections.refuse_second_connection()  # before asking for a token
         token = connections.read_token()
         stored = connections.create_connection(args.name, token, base_url=args.base_url)
         console.print(f"Created connection '{stored.name}' ({stored.base_url}).")
@@ -190,7 +191,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     def run_scheduled(kind: str, name: str, trigger: str) -> list[JobRunResult]:
         return run_target(kind, name, trigger, wait_seconds=600)
 
-    Scheduler(load_jobs_config(), run_scheduled, log=console.print).run_forever()
+    def log(line: str) -> None:
+        console.print(line, markup=False)
+
+    Scheduler(load_jobs_config(), run_scheduled, log=log).run_forever()
     return EXIT_OK
 
 

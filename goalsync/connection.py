@@ -45,7 +45,7 @@ _MASK = "•" * 8
 _MASK_MIN_LENGTH = 12
 _NAME_MAX_LENGTH = 100
 _EDIT_HINT = "edit it with `orchestrate.py connection edit`"
-_CREATE_HINT = "create one with `orchestrate.py connection create NAME`"
+_CREATE_HINT = "create one with `orchestrate.py connection create --name NAME`"
 
 ConnectionSource = Literal["environment", "stored"]
 
@@ -123,24 +123,30 @@ def load_stored_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> StoredC
     )
 
 
-def create_connection(
-    name: str,
-    access_token: str,
-    base_url: str = DEFAULT_BASE_URL,
-    settings_dir: Path = DEFAULT_SETTINGS_DIR,
-) -> StoredConnection:
-    """Store the one connection; refuses when one already exists."""
-    path = secrets_path(settings_dir)
-    document = _read_document(path)
+def refuse_second_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> None:
+    """Gainsight keeps exactly one Ecosystems connection: a second one is refused."""
     existing = load_stored_connection(settings_dir)
     if existing is not None:
         raise ConfigError(
-            f"a connection '{existing.name}' already exists in {shown_path(path)}: {_EDIT_HINT} or "
+            f"a connection '{existing.name}' already exists in "
+            f"{shown_path(secrets_path(settings_dir))}: {_EDIT_HINT} or "
             "delete it with `orchestrate.py connection delete`"
         )
+
+
+def create_connection(
+    name: str,
+    access_token: str,
+    base_url: str | None = DEFAULT_BASE_URL,
+    settings_dir: Path = DEFAULT_SETTINGS_DIR,
+) -> StoredConnection:
+    """Store the one connection (None: the production base URL); refuses a second one."""
+    refuse_second_connection(settings_dir)
+    path = secrets_path(settings_dir)
+    document = _read_document(path)
     values = {
         NAME_KEY: _checked_name(name),
-        BASE_URL_KEY: _checked_base_url(base_url, "base URL"),
+        BASE_URL_KEY: _checked_base_url(base_url or DEFAULT_BASE_URL, "base URL"),
         ACCESS_TOKEN_KEY: _checked_token(access_token),
     }
     _update_section(document, values)

@@ -87,7 +87,8 @@ def _node_finished_callback(on_node: NodeCallback) -> Callable[[Any], None]:
     def callback(event: Any) -> None:
         if event.info.name == "NodeFinished":
             node = event.data.node_info
-            on_node(node.node_name, node.node_status)
+            if node.resource_type in ("model", "seed", "snapshot"):
+                on_node(node.node_name, node.node_status)
 
     return callback
 

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dlt
-import duckdb
 import pyarrow as pa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from extract.ecosystems import EcosystemsAPIError, ecosystems_source
 
 from .paths import pipelines_dir
+from .warehouse import connect, table_exists
 
 PIPELINE_NAME = "goalsync_ecosystems"
 RAW_DATASET = "ecosystems_raw"
@@ -93,13 +93,8 @@ def _forget_local_state_without_data(database: Path) -> None:
 def _has_raw_state(database: Path) -> bool:
     if not database.exists():
         return False
-    with duckdb.connect(str(database), read_only=True) as connection:
-        found = connection.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = '_dlt_pipeline_state'",
-            [RAW_DATASET],
-        ).fetchone()
-    return bool(found and found[0])
+    with connect(database) as connection:
+        return table_exists(connection, RAW_DATASET, "_dlt_pipeline_state")
 
 
 def _one_line_reason(failure: PipelineStepFailed) -> str:

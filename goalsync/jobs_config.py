@@ -46,7 +46,7 @@ class JobSpec:
     extract: tuple[str, ...]
     destination: Destination
     schedule: str | None = None
-    # the job runs after this one completes (Gainsight's event-based schedule)
+    # the job that runs after this one whenever this one succeeds (Gainsight's dependent job)
     dependent_job: str | None = None
     notify_on_success: tuple[str, ...] = ()
     notify_on_failure: tuple[str, ...] = ()
@@ -93,10 +93,6 @@ class JobsConfig:
 
     def chains_containing(self, job_name: str) -> tuple[ChainSpec, ...]:
         return tuple(chain for chain in self.chains.values() if job_name in chain.jobs)
-
-    def dependents(self, job_name: str) -> tuple[JobSpec, ...]:
-        """Jobs that run after `job_name` completes, in file order."""
-        return tuple(job for job in self.jobs.values() if job.dependent_job == job_name)
 
 
 def load_jobs_config(path: Path = DEFAULT_JOBS_PATH) -> JobsConfig:
@@ -338,12 +334,6 @@ class _Parser:
                     f"job '{name}' has unknown dependent_job '{job.dependent_job}'",
                     f"name one of the jobs defined in this file: {_listed(jobs)}",
                 )
-            if job.schedule is not None:
-                raise self.error(
-                    line,
-                    f"job '{name}' has both a schedule and a dependent_job",
-                    "keep one: a dependent job runs after the job it names completes",
-                )
         for name in jobs:
             path = [name]
             current = jobs[name][0].dependent_job
@@ -352,7 +342,7 @@ class _Parser:
                     raise self.error(
                         self._dependent_lines[name],
                         f"dependent_job links form a cycle: {' -> '.join([*path, name])}",
-                        "remove one dependent_job so that some job starts on its own",
+                        "remove one dependent_job so that the runs come to an end",
                     )
                 if current in path:
                     break  # a cycle not through `name`: reported when the loop reaches its members

@@ -1,9 +1,9 @@
 """Foreground cron scheduler: fires scheduled chains and jobs one at a time, in this process.
 
 A chain's schedule overrides the schedules of its jobs: a job that belongs to a chain with a
-schedule never fires on its own schedule, only as part of that chain (as in Gainsight, where
-a job added to a scheduled chain runs with the chain). A job whose chains are all on demand
-keeps its own schedule.
+schedule never fires on its own schedule, only as part of that chain, so it never runs twice
+at the same time or out of the chain's order. A job whose chains are all on demand keeps its
+own schedule.
 """
 
 import signal

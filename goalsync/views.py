@@ -33,7 +33,7 @@ class SourceConnection(Protocol):
 def _has_activity(database: Path) -> bool:
     if not database.exists():
         return False
-    with connect(database, read_only=True) as connection:
+    with connect(database, must_exist=True) as connection:
         return table_exists(connection, "activity", "job_runs")
 
 
@@ -44,7 +44,7 @@ def job_list(database: Path, config: JobsConfig) -> View:
     scheduler = Scheduler(config, lambda *_: None)
     last_runs: dict[str, tuple] = {}
     if _has_activity(database):
-        with connect(database, read_only=True) as connection:
+        with connect(database, must_exist=True) as connection:
             for job_name, status, started_at in connection.execute(
                 """select job_name, status, started_at from activity.job_runs
                    qualify row_number() over (partition by job_name order by run_id desc) = 1"""
@@ -91,7 +91,7 @@ def job_history(database: Path, job_name: str, limit: int = 20) -> View:
     )
     if not _has_activity(database):
         return view
-    with connect(database, read_only=True) as connection:
+    with connect(database, must_exist=True) as connection:
         view.rows = connection.execute(
             """select run_id, chain_name, trigger, status, started_at,
                       round(epoch(finished_at) - epoch(started_at), 1),
@@ -105,7 +105,7 @@ def job_history(database: Path, job_name: str, limit: int = 20) -> View:
 def _error_rows(database: Path, run_id: int) -> list[tuple]:
     if not _has_activity(database):
         raise ConfigError(f"there is no run {run_id}: no job has run yet in {database}")
-    with connect(database, read_only=True) as connection:
+    with connect(database, must_exist=True) as connection:
         known = connection.execute(
             "select count(*) from activity.job_runs where run_id = ?", [run_id]
         ).fetchone()[0]
@@ -128,8 +128,8 @@ def error_records(database: Path, run_id: int, limit: int = 50) -> View:
     )
 
 
-def _short(text: str | None, width: int = 80) -> str:
-    text = text or ""
+def _short(value: object, width: int = 80) -> str:
+    text = "" if value is None else str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

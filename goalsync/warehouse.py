@@ -17,17 +17,21 @@ class DatabaseBusy(ConfigError):
 
 
 @contextmanager
-def connect(database: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection closed on exit, so dlt and dbt can open the same file in between."""
-    if read_only and not database.exists():
+def connect(database: Path, must_exist: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection closed on exit, so dlt and dbt can open the same file in between.
+
+    Always read-write: DuckDB refuses a read-only connection in a process that already
+    holds the file read-write (dbt keeps its connection), and a writer elsewhere locks
+    readers out anyway.
+    """
+    if must_exist and not database.exists():
         raise ConfigError(
             f"no database at {database}: run `uv run orchestrate.py` first "
             "(or set GOALSYNC_DUCKDB_PATH to an existing file)"
         )
-    if not read_only:
-        _ensure_writable_folder(database)
+    _ensure_writable_folder(database)
     try:
-        connection = duckdb.connect(str(database), read_only=read_only)
+        connection = duckdb.connect(str(database))
     except duckdb.IOException as error:
         raise ConfigError(_explain_open_failure(database, error)) from None
     except duckdb.SerializationException as error:

@@ -50,7 +50,7 @@ def extract_kpis(database: Path) -> None:
 
 
 def raw_kpis(database: Path) -> list[tuple]:
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with duckdb.connect(str(database)) as connection:
         return connection.execute(
             "select id, baseline, target, updated_at, deleted_at is not null "
             "from ecosystems_raw.kpis order by id"
@@ -86,8 +86,11 @@ def test_paginates_to_last_page_then_reads_incrementally_without_duplicates(tmp_
                 [
                     kpi("kpi_2", "2026-03-01T09:30:00Z", baseline=0.5),  # overlap, unchanged
                     kpi("kpi_1", "2026-03-02T08:00:00-05:00", target=9.5e18),
-                    {"id": "kpi_3", "updated_at": "2026-03-02T14:00:00Z",
-                     "deleted_at": "2026-03-02T14:00:00Z"},
+                    {
+                        "id": "kpi_3",
+                        "updated_at": "2026-03-02T14:00:00Z",
+                        "deleted_at": "2026-03-02T14:00:00Z",
+                    },
                 ]
             ),
         )
@@ -118,8 +121,11 @@ def test_retries_429_with_retry_after_and_503_then_succeeds(tmp_path):
         mock.get(
             list_url("kpis"),
             [
-                {"status_code": 429, "headers": {"Retry-After": "0"},
-                 "json": {"error": {"code": "rate_limited", "message": "slow down"}}},
+                {
+                    "status_code": 429,
+                    "headers": {"Retry-After": "0"},
+                    "json": {"error": {"code": "rate_limited", "message": "slow down"}},
+                },
                 {"status_code": 503, "text": "<html>busy</html>"},
                 {"status_code": 503, "text": ""},
                 {"json": page([kpi("kpi_1", "2026-03-01T09:00:00Z")])},
@@ -164,6 +170,6 @@ def test_failure_on_a_later_page_keeps_previous_data_and_cursor(tmp_path):
     with requests_mock.Mocker() as mock:
         mock.get(list_url("kpis"), json=page([]))
         extract_kpis(database)
-        assert mock.request_history[0].qs["updated_since"][0].upper().startswith(
-            "2026-03-01T08:55:00"
+        assert (
+            mock.request_history[0].qs["updated_since"][0].upper().startswith("2026-03-01T08:55:00")
         )

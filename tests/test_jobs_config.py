@@ -21,6 +21,7 @@ CUSTOM_JOB = """\
 jobs:
   - name: CS Goal Sync
     schedule: "30 6 * * 1-5"
+    dependent_job: Company Value Summary
     notify:
       on_success: [cs-ops@customer.example]
       on_failure: [admin@customer.example, oncall@customer.example]
@@ -34,7 +35,6 @@ jobs:
       operation: upsert
       key: [company_gsid]
       compare_exclude: [refreshed_at]
-    dependent_job: CS Goal Sync
 chains:
   - name: Nightly
     jobs: [CS Goal Sync, Company Value Summary]
@@ -103,6 +103,7 @@ def test_custom_job_chain_and_oob_settings_load_into_typed_objects(tmp_path):
     oob = config.job(CS_GOAL_SYNC_NAME)
     assert oob.locked and oob.model == "customer_goals"
     assert oob.schedule == "30 6 * * 1-5"
+    assert oob.dependent_job == "Company Value Summary"
     assert oob.notify_on_success == ("cs-ops@customer.example",)
     assert oob.notify_on_failure == ("admin@customer.example", "oncall@customer.example")
     custom = config.job("Company Value Summary")
@@ -115,14 +116,13 @@ def test_custom_job_chain_and_oob_settings_load_into_typed_objects(tmp_path):
             "company_value_summary", "company", "upsert", ("company_gsid",), ("refreshed_at",)
         ),
         schedule=None,
-        dependent_job="CS Goal Sync",
+        dependent_job=None,
         locked=False,
     )
     assert list(config.chains) == [CS_GOAL_SYNC_NAME, "Nightly"]
     assert config.chain("Nightly") == ChainSpec(
         "Nightly", ("CS Goal Sync", "Company Value Summary"), "0 2 * * *"
     )
-    assert config.dependents(CS_GOAL_SYNC_NAME) == (custom,)
     assert [chain.name for chain in config.chains_containing("Company Value Summary")] == [
         "Nightly"
     ]
@@ -329,14 +329,6 @@ INVALID_FILES = [
         4,
         "key 'schedule' appears twice",
         id="duplicate-key",
-    ),
-    pytest.param(
-        "jobs:\n  - name: CS Goal Sync\n    schedule: '0 1 * * *'\n  - name: B\n    model: b\n"
-        "    destination: {object: b, kind: custom, operation: replace}\n"
-        "    schedule: '0 2 * * *'\n    dependent_job: CS Goal Sync\n",
-        8,
-        "job 'B' has both a schedule and a dependent_job",
-        id="schedule-and-dependent",
     ),
     pytest.param("- just a list\n", 1, "the file is not a mapping", id="not-a-mapping"),
 ]

@@ -33,9 +33,7 @@ def ecosystems_source(
         max_attempts=max_attempts,
         backoff_factor=backoff_factor,
     )
-    return [
-        _endpoint_resource(client, ENDPOINTS_BY_NAME[name], page_size) for name in resources
-    ]
+    return [_endpoint_resource(client, ENDPOINTS_BY_NAME[name], page_size) for name in resources]
 
 
 def _endpoint_resource(client: EcosystemsClient, endpoint: EndpointSpec, page_size: int):

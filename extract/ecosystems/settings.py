@@ -47,7 +47,6 @@ class EndpointSpec:
         return pa.schema(fields)
 
 
-
 _USER_FIELDS = ("id", "name", "email")
 
 DOCUMENTS = EndpointSpec(

@@ -1,6 +1,7 @@
 """`python -m extract.sandbox`: serve the sandbox until terminated, or write the seeds."""
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -8,25 +9,39 @@ from pathlib import Path
 
 from extract.sandbox.api import DEFAULT_NO_SCOPE_TOKEN, DEFAULT_TOKEN
 from extract.sandbox.data import DEFAULT_SEED, SandboxScale, write_seeds
-from extract.sandbox.process import URL_PREFIX
+from extract.sandbox.process import TOKEN_ENV, URL_PREFIX
 from extract.sandbox.server import SandboxServer
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m extract.sandbox",
-        description="Serve the built-in sandbox Ecosystems API on loopback.")
+        description="Serve the built-in sandbox Ecosystems API on loopback.",
+    )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--token", default=DEFAULT_TOKEN, help="the Bearer token to accept")
-    parser.add_argument("--no-scope-token", action="append", dest="no_scope_tokens",
-                        help="a token answered with 403 forbidden (repeatable)")
+    parser.add_argument(
+        "--token",
+        help=f"the Bearer token to accept (default: ${TOKEN_ENV} "
+        f"or {DEFAULT_TOKEN!r}); the environment keeps it out of `ps`",
+    )
+    parser.add_argument(
+        "--no-scope-token",
+        action="append",
+        dest="no_scope_tokens",
+        help=f"a token answered with 403 forbidden (repeatable; default "
+        f"{DEFAULT_NO_SCOPE_TOKEN!r}; an empty one means none)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--scale-kpis", type=int, help="KPIs; documents and drivers follow")
     parser.add_argument("--documents", type=int)
     parser.add_argument("--value-drivers", type=int)
     parser.add_argument("--kpis", type=int)
-    parser.add_argument("--write-seeds", type=Path, metavar="DIR",
-                        help="write company.csv and gs_user.csv into DIR and exit")
+    parser.add_argument(
+        "--write-seeds",
+        type=Path,
+        metavar="DIR",
+        help="write company.csv and gs_user.csv into DIR and exit",
+    )
     return parser
 
 
@@ -45,16 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         for path in write_seeds(args.write_seeds):
             print(path)
         return 0
-    no_scope = args.no_scope_tokens if args.no_scope_tokens is not None else [
-        DEFAULT_NO_SCOPE_TOKEN]
-    server = SandboxServer(scale=_scale(args), token=args.token, seed=args.seed,
-                           no_scope_tokens=no_scope, port=args.port)
+    no_scope = [t for t in args.no_scope_tokens or [DEFAULT_NO_SCOPE_TOKEN] if t]
+    token = args.token or os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
+    server = SandboxServer(
+        scale=_scale(args), token=token, seed=args.seed, no_scope_tokens=no_scope, port=args.port
+    )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     print(f"{URL_PREFIX}{server.start()}", flush=True)
     try:
-        stop.wait()
+        while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
+            pass
     finally:
         server.stop()
     return 0

@@ -28,10 +28,20 @@ ME = {
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
-_ERROR_CODES = {400: "invalid_parameter", 401: "unauthorized", 403: "forbidden",
-                404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}
-_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            504: "Gateway Timeout"}
+_ERROR_CODES = {
+    400: "invalid_parameter",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "rate_limited",
+}
+_REASONS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 _LIMIT = re.compile(r"\d{1,7}")
 
 
@@ -116,8 +126,12 @@ class SandboxApi:
         return reply
 
     def _endpoint(
-        self, method: str, name: str, query: dict[str, list[str]],
-        headers: Mapping[str, str], page: int,
+        self,
+        method: str,
+        name: str,
+        query: dict[str, list[str]],
+        headers: Mapping[str, str],
+        page: int,
     ) -> Reply:
         fault = self.faults.take(name, page)
         if fault is not None and fault.kind == "status":
@@ -157,8 +171,9 @@ class SandboxApi:
             except ValueError:
                 return error_reply(400, "updated_since must be an ISO-8601 timestamp.")
         try:
-            page = self.store.page(endpoint, since_us, int(limit_text),
-                                   query.get("cursor", [None])[0])
+            page = self.store.page(
+                endpoint, since_us, int(limit_text), query.get("cursor", [None])[0]
+            )
         except CursorError as error:
             return error_reply(400, f"cursor: {error}.")
         with self._stats_lock:
@@ -206,21 +221,27 @@ class SandboxApi:
 
 def _unauthorized() -> Reply:
     # The message never repeats the presented token.
-    return error_reply(401, "The access token is missing, invalid or revoked.",
-                       {"WWW-Authenticate": 'Bearer realm="ecosystems"'})
+    return error_reply(
+        401,
+        "The access token is missing, invalid or revoked.",
+        {"WWW-Authenticate": 'Bearer realm="ecosystems"'},
+    )
 
 
 def _status_fault(fault: Fault) -> Reply:
     if fault.status == 429:
-        return error_reply(429, "Rate limit exceeded; retry later.",
-                           {"Retry-After": str(fault.retry_after)})
+        return error_reply(
+            429, "Rate limit exceeded; retry later.", {"Retry-After": str(fault.retry_after)}
+        )
     if fault.status < 500 or fault.body == "json":
         return error_reply(fault.status, "Injected fault.")
     if fault.body == "empty":
         return Reply(fault.status, b"", content_type=None)
     title = f"{fault.status} {_REASONS.get(fault.status, 'Server Error')}"
-    html = (f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1>"
-            "</center><hr><center>nginx</center></body></html>")
+    html = (
+        f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1>"
+        "</center><hr><center>nginx</center></body></html>"
+    )
     return Reply(fault.status, html.encode(), content_type="text/html")
 
 

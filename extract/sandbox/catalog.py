@@ -118,8 +118,13 @@ _ACCOUNT_ROWS: tuple[tuple[str, str, str, int], ...] = (
 )
 
 ACCOUNTS: tuple[Account, ...] = tuple(
-    Account(name, sfdc_id("001", int.from_bytes(_digest(f"account:{name}"), "big") % 62**5),
-            currency, industry, arr)
+    Account(
+        name,
+        sfdc_id("001", int.from_bytes(_digest(f"account:{name}"), "big") % 62**5),
+        currency,
+        industry,
+        arr,
+    )
     for name, currency, industry, arr in _ACCOUNT_ROWS
 )
 
@@ -152,8 +157,14 @@ USER_EMAIL_OTHER_CASE = ("lee.park@vendor.example", "Lee.Park@Vendor.Example")
 USER_EMAIL_SHARED = "dana.reyes@vendor.example"
 
 SOLUTIONS: tuple[str, ...] = (
-    "Cloud Migration", "Data Platform", "Service Automation", "Sales Intelligence",
-    "Security Operations", "Finance Cloud", "Customer Success Platform", "Observability",
+    "Cloud Migration",
+    "Data Platform",
+    "Service Automation",
+    "Sales Intelligence",
+    "Security Operations",
+    "Finance Cloud",
+    "Customer Success Platform",
+    "Observability",
 )
 
 DOCUMENT_TYPES: tuple[tuple[str, str], ...] = (
@@ -164,34 +175,49 @@ DOCUMENT_TYPES: tuple[tuple[str, str], ...] = (
 
 # (category, ((value driver name, solution), ...)); names may hold quotes and newlines.
 VALUE_DRIVER_CATALOG: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Cost Reduction", (
-        ("Reduce infrastructure cost", "Cloud Migration"),
-        ("Consolidate software licenses", "License Optimization"),
-        ("Lower support cost per ticket", "Service Automation"),
-        ('Reduce "shadow IT" spend', "IT Asset Management"),
-        ("Automate invoice matching\nacross regions", "AP Automation"),
-    )),
-    ("Revenue Growth", (
-        ("Increase win rate", "Sales Intelligence"),
-        ("Grow average deal size", "CPQ"),
-        ("Expand cross-sell revenue", "Customer Success Platform"),
-        ("Accelerate time to market", "Product Analytics"),
-    )),
-    ("Risk Mitigation", (
-        ("Reduce security incidents", "Security Operations"),
-        ("Avoid compliance penalties", "GRC Suite"),
-        ("Lower unplanned downtime", "Observability"),
-    )),
-    ("Productivity", (
-        ("Automate management reporting", "Data Platform"),
-        ("Reduce employee onboarding time", "Learning Platform"),
-        ("Faster month-end close", "Finance Cloud"),
-    )),
-    ("Customer Experience", (
-        ("Improve first-contact resolution", "Service Cloud"),
-        ("Increase customer satisfaction", "Customer Success Platform"),
-        ("Reduce customer churn", "Customer Success Platform"),
-    )),
+    (
+        "Cost Reduction",
+        (
+            ("Reduce infrastructure cost", "Cloud Migration"),
+            ("Consolidate software licenses", "License Optimization"),
+            ("Lower support cost per ticket", "Service Automation"),
+            ('Reduce "shadow IT" spend', "IT Asset Management"),
+            ("Automate invoice matching\nacross regions", "AP Automation"),
+        ),
+    ),
+    (
+        "Revenue Growth",
+        (
+            ("Increase win rate", "Sales Intelligence"),
+            ("Grow average deal size", "CPQ"),
+            ("Expand cross-sell revenue", "Customer Success Platform"),
+            ("Accelerate time to market", "Product Analytics"),
+        ),
+    ),
+    (
+        "Risk Mitigation",
+        (
+            ("Reduce security incidents", "Security Operations"),
+            ("Avoid compliance penalties", "GRC Suite"),
+            ("Lower unplanned downtime", "Observability"),
+        ),
+    ),
+    (
+        "Productivity",
+        (
+            ("Automate management reporting", "Data Platform"),
+            ("Reduce employee onboarding time", "Learning Platform"),
+            ("Faster month-end close", "Finance Cloud"),
+        ),
+    ),
+    (
+        "Customer Experience",
+        (
+            ("Improve first-contact resolution", "Service Cloud"),
+            ("Increase customer satisfaction", "Customer Success Platform"),
+            ("Reduce customer churn", "Customer Success Platform"),
+        ),
+    ),
 )
 
 # Per category: (KPI name, unit, direction, typical baseline); same order as the catalog above.

@@ -12,8 +12,13 @@ MUTATION_DAY0 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 # clients must compare instants, never text.
 # Sixteen entries so that four random bits pick one.
 OFFSETS: tuple[tuple[int, str], ...] = (
-    *[(0, "Z")] * 10, (3600, "+01:00"), (3600, "+01:00"), (-18000, "-05:00"),
-    (-18000, "-05:00"), (19800, "+05:30"), (0, "+00:00"),
+    *[(0, "Z")] * 10,
+    (3600, "+01:00"),
+    (3600, "+01:00"),
+    (-18000, "-05:00"),
+    (-18000, "-05:00"),
+    (19800, "+05:30"),
+    (0, "+00:00"),
 )
 
 UTC_Z = OFFSETS[0]

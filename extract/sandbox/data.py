@@ -188,17 +188,24 @@ class SandboxData:
                     parent = self._kpi_parent(parent)
                 middle = '","value_driver_id":"' + driver_format % parent + '",'
                 pool = bodies[base_parent * kpis <= whole_limit][
-                    (driver_low[parent & 0xFFFF] ^ driver_high[(parent >> 16) & 1023])
-                    % _CATEGORIES]
+                    (driver_low[parent & 0xFFFF] ^ driver_high[(parent >> 16) & 1023]) % _CATEGORIES
+                ]
                 document = (base_parent - 1) * documents // drivers + 1
                 if document != last_document:  # see kpi_created_at
                     last_document = document
-                    first = _ceil_div(_ceil_div((document - 1) * drivers, documents) * kpis,
-                                      drivers) + 1
+                    first = (
+                        _ceil_div(_ceil_div((document - 1) * drivers, documents) * kpis, drivers)
+                        + 1
+                    )
                     h = document_low[document & 0xFFFF] ^ document_high[(document >> 16) & 1023]
                     day, second = divmod(
-                        (first - 2 if first % 5 == 2 else first - 1) * span // kpis + start
-                        - 86400 * (1 + (h >> 9) % 20) - h % 86400 - epoch, 86400)
+                        (first - 2 if first % 5 == 2 else first - 1) * span // kpis
+                        + start
+                        - 86400 * (1 + (h >> 9) % 20)
+                        - h % 86400
+                        - epoch,
+                        86400,
+                    )
                     created = f',"created_at":"{days[day]}{times[second]}Z","updated_at":"'
             if n // 1000 != last_thousand:
                 last_thousand = n // 1000
@@ -206,7 +213,8 @@ class SandboxData:
             h = low[n & 0xFFFF] ^ high[(n >> 16) & 1023]
             k = h & 15
             day, second = divmod(
-                local_starts[k] + (n - 2 if n % 5 == 2 else n - 1) * span // kpis, 86400)
+                local_starts[k] + (n - 2 if n % 5 == 2 else n - 1) * span // kpis, 86400
+            )
             if n % 211 == 19 or n % 100_000 == 7:  # rare edge cases: unknown field, orphan
                 append(self.kpi_reference_text(n))
                 continue
@@ -303,10 +311,12 @@ class SandboxData:
             },
             "opportunity": opportunity,
             "created_at": clock.render(created, offset),
-            "created_by": None if n % 29 == 3
+            "created_by": None
+            if n % 29 == 3
             else users[(n * 7 + self.seed) % len(users)].as_json(),
             "updated_at": clock.render(updated, offset),
-            "last_updated_by": None if n % 31 == 4
+            "last_updated_by": None
+            if n % 31 == 4
             else users[(n * 11 + self.seed + 3) % len(users)].as_json(),
             "deleted_at": None,
         }
@@ -317,8 +327,10 @@ class SandboxData:
 
 def served_counts(scale: SandboxScale, rounds: int = 0) -> dict[str, int]:
     """Records a full listing of each endpoint returns after `rounds` mutations (tombstones too)."""
-    return {endpoint: scale.count(endpoint) + rounds * ADDED_PER_ROUND[endpoint]
-            for endpoint in ENDPOINTS}
+    return {
+        endpoint: scale.count(endpoint) + rounds * ADDED_PER_ROUND[endpoint]
+        for endpoint in ENDPOINTS
+    }
 
 
 # --- Gainsight seeds ------------------------------------------------------------------
@@ -337,18 +349,24 @@ def gainsight_seed_rows() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
             "sfdc_account_id": account.crm_account_id,
             "industry": "" if account.name == "Pied Piper" else account.industry,
             "arr": str(account.arr),
-            "status": "Churned" if account.name in ("Vandelay Industries", "Bluth Company")
+            "status": "Churned"
+            if account.name in ("Vandelay Industries", "Bluth Company")
             else "Active",
         }
         for account in catalog.ACCOUNTS
         if account.name != catalog.ACCOUNT_MISSING_IN_GAINSIGHT
     ]
     # A Gainsight company that no Salesforce account links to: an empty id matches nothing.
-    companies.append({
-        "gsid": catalog.gainsight_gsid("2", "prospect:Kepler Maritime"),
-        "name": "Kepler Maritime", "sfdc_account_id": "", "industry": "Logistics",
-        "arr": "", "status": "Prospect",
-    })
+    companies.append(
+        {
+            "gsid": catalog.gainsight_gsid("2", "prospect:Kepler Maritime"),
+            "name": "Kepler Maritime",
+            "sfdc_account_id": "",
+            "industry": "Logistics",
+            "arr": "",
+            "status": "Prospect",
+        }
+    )
     other_case = dict([catalog.USER_EMAIL_OTHER_CASE])
     users = [
         {
@@ -360,15 +378,22 @@ def gainsight_seed_rows() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         for user in catalog.USERS
         if user.email != catalog.USER_MISSING_IN_GAINSIGHT
     ]
-    users.append({
-        "gsid": catalog.gainsight_gsid("1", f"user-legacy:{catalog.USER_EMAIL_SHARED}"),
-        "name": "Dana Reyes (legacy SSO)", "email": catalog.USER_EMAIL_SHARED,
-        "is_active": "false",
-    })
-    users.append({
-        "gsid": catalog.gainsight_gsid("1", "user:gainsight.admin"),
-        "name": "Gainsight Admin", "email": "cs-ops@customer.example", "is_active": "true",
-    })
+    users.append(
+        {
+            "gsid": catalog.gainsight_gsid("1", f"user-legacy:{catalog.USER_EMAIL_SHARED}"),
+            "name": "Dana Reyes (legacy SSO)",
+            "email": catalog.USER_EMAIL_SHARED,
+            "is_active": "false",
+        }
+    )
+    users.append(
+        {
+            "gsid": catalog.gainsight_gsid("1", "user:gainsight.admin"),
+            "name": "Gainsight Admin",
+            "email": "cs-ops@customer.example",
+            "is_active": "true",
+        }
+    )
     return companies, users
 
 
@@ -386,8 +411,10 @@ def write_seeds(directory: Path) -> list[Path]:
     companies, users = gainsight_seed_rows()
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, rows, columns in (("company.csv", companies, COMPANY_COLUMNS),
-                                ("gs_user.csv", users, GS_USER_COLUMNS)):
+    for name, rows, columns in (
+        ("company.csv", companies, COMPANY_COLUMNS),
+        ("gs_user.csv", users, GS_USER_COLUMNS),
+    ):
         path = directory / name
         path.write_text(seed_csv(rows, columns), encoding="utf-8")
         written.append(path)

@@ -18,14 +18,36 @@ _LOW_BITS = 16
 _HIGH_SIZE = 1024  # indices up to 2**26 (67M) keep distinct noise
 
 MONTH_ENDS = (
-    "2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31", "2026-06-30",
-    "2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31", "2026-11-30", "2026-12-31",
-    "2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31", "2027-06-30",
-    "2027-07-31", "2027-08-31", "2027-09-30", "2027-10-31", "2027-11-30", "2027-12-31",
+    "2026-01-31",
+    "2026-02-28",
+    "2026-03-31",
+    "2026-04-30",
+    "2026-05-31",
+    "2026-06-30",
+    "2026-07-31",
+    "2026-08-31",
+    "2026-09-30",
+    "2026-10-31",
+    "2026-11-30",
+    "2026-12-31",
+    "2027-01-31",
+    "2027-02-28",
+    "2027-03-31",
+    "2027-04-30",
+    "2027-05-31",
+    "2027-06-30",
+    "2027-07-31",
+    "2027-08-31",
+    "2027-09-30",
+    "2027-10-31",
+    "2027-11-30",
+    "2027-12-31",
 )
 _QUARTERS = (
-    ("2026-Q1", "2026-01-01", "2026-03-31"), ("2026-Q2", "2026-04-01", "2026-06-30"),
-    ("2026-Q3", "2026-07-01", "2026-09-30"), ("2026-Q4", "2026-10-01", "2026-12-31"),
+    ("2026-Q1", "2026-01-01", "2026-03-31"),
+    ("2026-Q2", "2026-04-01", "2026-06-30"),
+    ("2026-Q3", "2026-07-01", "2026-09-30"),
+    ("2026-Q4", "2026-10-01", "2026-12-31"),
 )
 
 
@@ -62,19 +84,25 @@ def kpi_body(rng: random.Random, category: int, whole: bool) -> str:
     actuals: list[dict[str, Any]] = []
     for step, month in enumerate(MONTH_ENDS[first : first + months]):
         progress = (step + 1) / (months + 2) * rng.uniform(0.5, 1.3)
-        actuals.append({"measured_on": month,
-                        "value": _number(baseline + (target - baseline) * progress, whole)})
+        actuals.append(
+            {
+                "measured_on": month,
+                "value": _number(baseline + (target - baseline) * progress, whole),
+            }
+        )
     if actuals and rng.random() < 0.05:
         rng.choice(actuals)["value"] = None
     rng.shuffle(actuals)  # the API does not sort actuals
-    return json_fields({
-        "name": name,
-        "unit": unit,
-        "direction": direction,
-        "baseline": None if rng.random() < 0.02 else _number(baseline, whole),
-        "target": None if rng.random() < 0.07 else _number(target, whole),
-        "actuals": actuals,
-    })
+    return json_fields(
+        {
+            "name": name,
+            "unit": unit,
+            "direction": direction,
+            "baseline": None if rng.random() < 0.02 else _number(baseline, whole),
+            "target": None if rng.random() < 0.07 else _number(target, whole),
+            "actuals": actuals,
+        }
+    )
 
 
 def value_driver_money(rng: random.Random, whole: bool) -> tuple[str, str]:
@@ -91,11 +119,15 @@ def value_driver_money(rng: random.Random, whole: bool) -> tuple[str, str]:
         realized = expected * rng.uniform(0.55, 1.1) if period in ("2026-Q1", "2026-Q2") else None
         if period == "2026-Q3" and rng.random() < 0.5:
             realized = expected * rng.uniform(0.4, 0.9)
-        calendar.append({
-            "period": period, "start_date": start_date, "end_date": end_date,
-            "expected_benefit": _number(expected, whole),
-            "realized_benefit": _number(realized, whole),
-        })
+        calendar.append(
+            {
+                "period": period,
+                "start_date": start_date,
+                "end_date": end_date,
+                "expected_benefit": _number(expected, whole),
+                "realized_benefit": _number(realized, whole),
+            }
+        )
     return orjson.dumps(int(total) if whole else total).decode(), orjson.dumps(calendar).decode()
 
 
@@ -110,11 +142,15 @@ class Pools:
             whole: [[kpi_body(rng, c, whole) for _ in range(POOL_SIZE)] for c in categories]
             for whole in (True, False)
         }
-        self.money = {whole: [value_driver_money(rng, whole) for _ in range(POOL_SIZE)]
-                      for whole in (True, False)}
+        self.money = {
+            whole: [value_driver_money(rng, whole) for _ in range(POOL_SIZE)]
+            for whole in (True, False)
+        }
         self.driver_names = [
-            [json_fields({"name": name, "solution": solution, "category": category})
-             for name, solution in drivers]
+            [
+                json_fields({"name": name, "solution": solution, "category": category})
+                for name, solution in drivers
+            ]
             for category, drivers in catalog.VALUE_DRIVER_CATALOG
         ]
         self.noise = {name: Noise(rng) for name in ("documents", "value_drivers", "kpis")}

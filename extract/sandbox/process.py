@@ -16,6 +16,7 @@ from extract.sandbox.data import DEFAULT_SEED, SandboxScale
 from extract.sandbox.faults import Fault
 
 URL_PREFIX = "SANDBOX_URL="
+TOKEN_ENV = "SANDBOX_TOKEN"  # how the token reaches the child: argv would show it in `ps`
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,13 +55,21 @@ class SandboxProcess:
 
     def command(self) -> list[str]:
         command = [
-            sys.executable, "-m", "extract.sandbox", "--port", str(self._port),
-            "--token", self.token, "--seed", str(self.seed),
-            "--documents", str(self.scale.documents),
-            "--value-drivers", str(self.scale.value_drivers),
-            "--kpis", str(self.scale.kpis),
+            sys.executable,
+            "-m",
+            "extract.sandbox",
+            "--port",
+            str(self._port),
+            "--seed",
+            str(self.seed),
+            "--documents",
+            str(self.scale.documents),
+            "--value-drivers",
+            str(self.scale.value_drivers),
+            "--kpis",
+            str(self.scale.kpis),
         ]
-        for token in self.no_scope_tokens:
+        for token in self.no_scope_tokens or ("",):  # "" tells the child: none at all
             command += ["--no-scope-token", token]
         return command
 
@@ -68,10 +77,19 @@ class SandboxProcess:
         """Start the child and wait for its `SANDBOX_URL=` line; returns the base URL."""
         if self._process is not None:
             return self.base_url
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)}
+        env = {
+            **os.environ,
+            TOKEN_ENV: self.token,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p
+            ),
+        }
         self._process = subprocess.Popen(
-            self.command(), cwd=_PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            self.command(),
+            cwd=_PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
             stdin=subprocess.DEVNULL,
         )
         try:
@@ -121,8 +139,7 @@ class SandboxProcess:
 
     def _control(self, method: str, action: str, payload: dict[str, Any] | None = None) -> Any:
         root = self.base_url.rsplit("/", 1)[0]
-        response = self._http.request(method, f"{root}/_sandbox/{action}", json=payload,
-                                      timeout=60)
+        response = self._http.request(method, f"{root}/_sandbox/{action}", json=payload, timeout=60)
         response.raise_for_status()
         return response.json()
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import socket
+import sys
 import threading
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,8 +42,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(400, "bad Content-Length")
             return
         body = self.rfile.read(length) if length else b""
-        reply = self.server.api.handle(self.command, self.path, self.headers, body,
-                                       self.client_address[0])
+        reply = self.server.api.handle(
+            self.command, self.path, self.headers, body, self.client_address[0]
+        )
         if reply.delay:
             self.server.stopping.wait(reply.delay)
         if reply.drop:
@@ -88,6 +90,11 @@ class _HttpServer(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that hang up; other errors still print a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         """End kept-alive connections so a stopped sandbox really answers nothing."""
         with self._open_lock:
@@ -127,8 +134,10 @@ class SandboxServer:
         if self._httpd is None:
             self._httpd = _HttpServer(self._port, self.api)
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                name="ecosystems-sandbox", daemon=True,
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="ecosystems-sandbox",
+                daemon=True,
             )
             self._thread.start()
         return self.base_url

@@ -116,49 +116,63 @@ class SandboxStore:
         """Records with updated_at >= since (inclusive) after the cursor, at most `limit`."""
         position = Position.decode(cursor, endpoint) if cursor else None
         view = self._views[endpoint]
-        data = self.data
-        total = data.count(endpoint)
-        need = limit + 1  # one more than asked tells whether a next page exists
-
-        def updated_at(n: int) -> int:
-            return data.updated_at(endpoint, n)
-
         since = None if since_us is None else -(-since_us // 1_000_000)  # ceil to seconds
+        need = limit + 1  # one more than asked tells whether a next page exists
+        base = self._base_indices(endpoint, view.replaced, since, position, need)
+        start = 0 if since is None else bisect.bisect_left(view.keys, (since, ""))
+        if position is not None:
+            start = max(
+                start, bisect.bisect_right(view.keys, (position.instant, position.record_id))
+            )
+        stop = min(len(view.keys), start + need - len(base))
+        has_more = len(base) + stop - start > limit
+        base = base[:limit]
+        stop = min(stop, start + limit - len(base))
+
+        texts = self.data.texts(endpoint, base) + view.texts[start:stop]
+        if not has_more:
+            return Page(texts, None)
+        if stop > start:
+            instant, record_id = view.keys[stop - 1]
+        else:
+            instant = self.data.updated_at(endpoint, base[-1])
+            record_id = self.data.id_of(endpoint, base[-1])
+        number = position.page + 1 if position else 2
+        return Page(texts, Position(endpoint, number, instant, record_id).encode())
+
+    def _base_indices(
+        self,
+        endpoint: str,
+        replaced: frozenset[int],
+        since: int | None,
+        position: Position | None,
+        need: int,
+    ) -> list[int]:
+        """Up to `need` base indices in served order, found by binary search on updated_at."""
+        data, total = self.data, self.data.count(endpoint)
+        indices = range(1, total + 1)
         first = 1
         if since is not None:
-            first = bisect.bisect_left(range(1, total + 1), since, key=updated_at) + 1
+            first = (
+                bisect.bisect_left(indices, since, key=lambda n: data.updated_at(endpoint, n)) + 1
+            )
         if position is not None:
             after = (position.instant, data.index_of(endpoint, position.record_id) or 0)
-            first = max(first, bisect.bisect_right(
-                range(1, total + 1), after, key=lambda n: (updated_at(n), n)) + 1)
+            first = max(
+                first,
+                bisect.bisect_right(indices, after, key=lambda n: (data.updated_at(endpoint, n), n))
+                + 1,
+            )
         picked: list[int] = []
         n = first
         while n <= total and len(picked) < need:
             stop = min(total + 1, n + need - len(picked))
-            if view.replaced:
-                picked.extend(i for i in range(n, stop) if i not in view.replaced)
+            if replaced:
+                picked.extend(i for i in range(n, stop) if i not in replaced)
             else:
                 picked.extend(range(n, stop))
             n = stop
-
-        start = 0 if since is None else bisect.bisect_left(view.keys, (since, ""))
-        if position is not None:
-            start = max(start, bisect.bisect_right(view.keys, (position.instant,
-                                                                position.record_id)))
-        overlay_stop = min(len(view.keys), start + need - len(picked))
-        has_more = len(picked) + overlay_stop - start > limit
-
-        base = picked[:limit]
-        overlay_stop = min(overlay_stop, start + limit - len(base))
-        texts = data.texts(endpoint, base) + view.texts[start:overlay_stop]
-        if not has_more:
-            return Page(texts, None)
-        if overlay_stop > start:
-            instant, record_id = view.keys[overlay_stop - 1]
-        else:
-            instant, record_id = updated_at(base[-1]), data.id_of(endpoint, base[-1])
-        page = position.page + 1 if position else 2
-        return Page(texts, Position(endpoint, page, instant, record_id).encode())
+        return picked
 
     def iter_records(self, endpoint: str, since_us: int | None = None) -> Iterator[dict]:
         """Every record a full listing serves, in order (for tests and benchmarks)."""
@@ -194,15 +208,18 @@ class SandboxStore:
     def _publish(self) -> None:
         views = {}
         for endpoint, changed in self._changed.items():
-            ordered = sorted((instant, record_id, text)
-                             for record_id, (instant, _, text) in changed.items())
+            ordered = sorted(
+                (instant, record_id, text) for record_id, (instant, _, text) in changed.items()
+            )
             total = self.data.count(endpoint)
             replaced = frozenset(
-                n for record_id in changed
+                n
+                for record_id in changed
                 if (n := self.data.index_of(endpoint, record_id)) is not None and n <= total
             )
-            views[endpoint] = _OverlayView([(i, r) for i, r, _ in ordered],
-                                           [t for _, _, t in ordered], replaced)
+            views[endpoint] = _OverlayView(
+                [(i, r) for i, r, _ in ordered], [t for _, _, t in ordered], replaced
+            )
         self._views = views
 
 
@@ -220,9 +237,11 @@ class _Round:
         scale, rng = self.data.scale, self.rng
         plan: list[tuple[str, str, str]] = []  # (action, endpoint, id)
         sizes = {
-            "update": {"documents": max(1, scale.documents // 100),
-                       "value_drivers": max(2, scale.value_drivers // 200),
-                       "kpis": max(3, scale.kpis // 100)},
+            "update": {
+                "documents": max(1, scale.documents // 100),
+                "value_drivers": max(2, scale.value_drivers // 200),
+                "kpis": max(3, scale.kpis // 100),
+            },
             "delete": {"documents": 1, "value_drivers": 1, "kpis": max(2, scale.kpis // 1000)},
         }
         for action in ("update", "delete"):
@@ -232,8 +251,9 @@ class _Round:
                     plan.append((action, endpoint, record_id))
         rng.shuffle(plan)
         added = self._new_ids()
-        plan += [("add", endpoint, record_id) for endpoint in ENDPOINTS
-                 for record_id in added[endpoint]]
+        plan += [
+            ("add", endpoint, record_id) for endpoint in ENDPOINTS for record_id in added[endpoint]
+        ]
 
         step = max(1, 10 * 3600 // len(plan))
         summary: dict[str, Any] = {
@@ -256,7 +276,8 @@ class _Round:
                 record["updated_at"] = stamp
             self.store._save(endpoint, instant, record)
             summary[{"update": "updated", "delete": "deleted", "add": "added"}[action]][
-                endpoint].append(record_id)
+                endpoint
+            ].append(record_id)
         self.store._publish()
         return summary
 
@@ -280,8 +301,9 @@ class _Round:
         ids = {}
         for endpoint in ENDPOINTS:
             first = self.data.count(endpoint) + self.store._added[endpoint] + 1
-            ids[endpoint] = [self.data.id_of(endpoint, first + k)
-                             for k in range(ADDED_PER_ROUND[endpoint])]
+            ids[endpoint] = [
+                self.data.id_of(endpoint, first + k) for k in range(ADDED_PER_ROUND[endpoint])
+            ]
             self.store._added[endpoint] += ADDED_PER_ROUND[endpoint]
         return ids
 
@@ -295,7 +317,8 @@ class _Round:
             record["document_id"] = added["documents"][position % len(added["documents"])]
         elif endpoint == "kpis":
             record["value_driver_id"] = added["value_drivers"][
-                position % len(added["value_drivers"])]
+                position % len(added["value_drivers"])
+            ]
         record["created_at"] = record["updated_at"] = stamp
         return record
 
@@ -308,8 +331,12 @@ class _Round:
             month = min(k for k, end in enumerate(_MONTHS) if end >= latest)
             reference = next((a["value"] for a in actuals if a["measured_on"] == latest), None)
             reference = reference if reference is not None else kpi.get("baseline") or 100.0
-            actuals.append({"measured_on": _MONTHS[min(month + 1, len(_MONTHS) - 1)],
-                            "value": round(reference * rng.uniform(0.93, 1.07), 2)})
+            actuals.append(
+                {
+                    "measured_on": _MONTHS[min(month + 1, len(_MONTHS) - 1)],
+                    "value": round(reference * rng.uniform(0.93, 1.07), 2),
+                }
+            )
         else:
             target = kpi.get("target")
             base = target if target is not None else kpi.get("baseline") or 100.0
@@ -325,10 +352,26 @@ class _Round:
 
     def _update_documents(self, document: dict[str, Any]) -> None:
         document["status"] = {"draft": "published", "published": "archived"}.get(
-            document.get("status"), "published")
+            document.get("status"), "published"
+        )
         document["last_updated_by"] = self.rng.choice(catalog.USERS).as_json()
 
 
-_MONTHS = tuple(f"{year}-{month:02d}-{day:02d}" for year in (2026, 2027)
-                for month, day in ((1, 31), (2, 28), (3, 31), (4, 30), (5, 31), (6, 30),
-                                   (7, 31), (8, 31), (9, 30), (10, 31), (11, 30), (12, 31)))
+_MONTHS = tuple(
+    f"{year}-{month:02d}-{day:02d}"
+    for year in (2026, 2027)
+    for month, day in (
+        (1, 31),
+        (2, 28),
+        (3, 31),
+        (4, 30),
+        (5, 31),
+        (6, 30),
+        (7, 31),
+        (8, 31),
+        (9, 30),
+        (10, 31),
+        (11, 30),
+        (12, 31),
+    )
+)
