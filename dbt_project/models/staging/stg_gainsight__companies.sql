@@ -8,11 +8,12 @@ source as (
 
 cleaned as (
 
-    -- Exports pad and blank fields freely; an empty field is null and never matches.
+    -- An empty field is null and never matches. The lookup key is kept exactly as exported
+    -- (the contract matches sfdc_account_id exactly); descriptive fields are trimmed.
     select
         nullif(trim(gsid), '') as gsid,
         nullif(trim(name), '') as name,
-        nullif(trim(sfdc_account_id), '') as sfdc_account_id,
+        case when trim(sfdc_account_id) <> '' then sfdc_account_id end as sfdc_account_id,
         nullif(trim(industry), '') as industry,
         arr,
         nullif(trim(status), '') as status

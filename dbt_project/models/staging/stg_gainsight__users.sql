@@ -8,11 +8,12 @@ source as (
 
 cleaned as (
 
-    -- Exports pad and blank fields freely; an empty field is null and never matches.
+    -- An empty field is null and never matches. The email is kept as exported (the contract
+    -- matches lower(email) exactly); descriptive fields are trimmed.
     select
         nullif(trim(gsid), '') as gsid,
         nullif(trim(name), '') as name,
-        nullif(trim(email), '') as email,
+        case when trim(email) <> '' then email end as email,
         is_active
 
     from source
