@@ -50,7 +50,9 @@ def job_list(database: Path, config: JobsConfig) -> View:
                    qualify row_number() over (partition by job_name order by run_id desc) = 1"""
             ).fetchall():
                 last_runs[job_name] = (status, started_at)
-    view = View("Jobs", ["job", "last run status", "last run on", "schedule", "next run"])
+    view = View(
+        "Jobs (times in UTC)", ["job", "last run status", "last run on", "schedule", "next run"]
+    )
     for name in config.jobs:
         status, started_at = last_runs.get(name, ("never run", None))
         next_run = scheduler.next_run(name)
@@ -67,7 +69,7 @@ def job_list(database: Path, config: JobsConfig) -> View:
 
 
 def _when(moment: Any) -> str:
-    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def job_history(database: Path, job_name: str, limit: int = 20) -> View:
@@ -75,9 +77,9 @@ def job_history(database: Path, job_name: str, limit: int = 20) -> View:
         f"Runs of {job_name}",
         [
             "run",
-            "chain",
-            "trigger",
             "status",
+            "trigger",
+            "chain",
             "started",
             "seconds",
             "read",
@@ -92,13 +94,14 @@ def job_history(database: Path, job_name: str, limit: int = 20) -> View:
     if not _has_activity(database):
         return view
     with connect(database, must_exist=True) as connection:
-        view.rows = connection.execute(
-            """select run_id, chain_name, trigger, status, started_at,
+        rows = connection.execute(
+            """select run_id, status, trigger, chain_name, started_at,
                       round(epoch(finished_at) - epoch(started_at), 1),
                       rows_read, rows_inserted, rows_updated, rows_deleted, rows_failed, message
                from activity.job_runs where job_name = ? order by run_id desc limit ?""",
             [job_name, limit],
         ).fetchall()
+    view.rows = [(*row[:4], _when(row[4]), *row[5:]) for row in rows]
     return view
 
 
