@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -219,16 +220,18 @@ def _to_timestamps(values: list, arrow_type: pa.DataType) -> pa.Array:
     try:
         return pc.cast(pa.array(texts, type=pa.string()), arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pa.array([_parse_timestamp(text, arrow_type) for text in texts], type=arrow_type)
+        return pa.array([_parse_timestamp(text) for text in texts], type=arrow_type)
 
 
-def _parse_timestamp(text: str | None, arrow_type: pa.DataType) -> Any:
+def _parse_timestamp(text: str | None) -> datetime | None:
+    """Slow path for what Arrow refuses: nanoseconds, or no offset (read as UTC)."""
     if text is None:
         return None
     try:
-        return pc.cast(pa.array([text]), arrow_type)[0].as_py()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        instant = datetime.fromisoformat(text.strip())
+    except ValueError:
         return None
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
 def _coerce(value: Any, arrow_type: pa.DataType) -> Any:
