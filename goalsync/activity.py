@@ -1,9 +1,14 @@
 """The activity log in schema `activity`: job runs, per-object counts and error records."""
 
+import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import duckdb
+import orjson
 
 ACTIVITY_DDL = (
     "create schema if not exists activity",
@@ -121,6 +126,56 @@ def finish_run(connection: duckdb.DuckDBPyConnection, run_id: int, outcome: RunO
             run_id,
         ],
     )
+
+
+class SourceProblem(Protocol):
+    """A source record that was not loaded exactly as received (see the extraction)."""
+
+    object_name: str
+    record_key: str | None
+    reason: str
+    record: Any
+
+
+def record_source_problems(
+    connection: duckdb.DuckDBPyConnection,
+    run_id: int,
+    job_name: str,
+    problems: Sequence[SourceProblem],
+) -> int:
+    """Error records for source records this run read but could not load as received.
+
+    Their object_name is the raw object (`documents`, `value_drivers`, `kpis`); returns how many.
+    """
+    if problems:
+        connection.executemany(
+            "insert into activity.error_records values (?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, job_name, p.object_name, p.record_key, p.reason, _as_json(p.record))
+                for p in problems
+            ],
+        )
+    return len(problems)
+
+
+def _as_json(record: Any) -> str:
+    """The record as JSON; numbers no JSON reader keeps (1e400, 2**70) become their text."""
+    try:
+        return orjson.dumps(record).decode()
+    except TypeError:
+        return json.dumps(_plain(record), ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return str(value)
+    return value
 
 
 def record_stage(

@@ -1,6 +1,9 @@
 """Command line: a thin layer over the engine and the views; output for people lives here."""
 
 import argparse
+import logging
+import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,12 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from . import connection as connections
-from . import views
+from . import custom_jobs, views
+from .activity import utc_now
 from .engine import Engine, JobRunResult
-from .errors import ConfigError
+from .errors import ConfigError, shown_path
 from .jobs_config import CS_GOAL_SYNC, load_jobs_config
 from .paths import duckdb_path
-from .warehouse import exclusive_run
+from .seeds import check_seeds
+from .warehouse import DatabaseBusy, exclusive_run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CHAIN = CS_GOAL_SYNC.name
@@ -65,15 +70,22 @@ def source_settings() -> Iterator[SourceSettings]:
         yield SourceSettings(sandbox.base_url, sandbox.token)
 
 
+RUN_LOCK_WAIT_SECONDS = 10.0
+"""How long a run waits for another run to release the database before it gives up."""
+
+
 def run_target(
-    kind: str, name: str, trigger: str, wait_seconds: float = 10.0
+    kind: str, name: str, trigger: str, wait_seconds: float | None = None
 ) -> list[JobRunResult]:
     """Run a chain or a job with the database held for the whole run."""
     config = load_jobs_config()
     config.chain(name) if kind == "chain" else config.job(name)
+    check_seeds()  # a broken reference export stops the run before anything is touched
     database = duckdb_path()
-    holder = f"goalsync {trigger} run of {kind} '{name}'"
-    with exclusive_run(database, holder, wait_seconds), source_settings() as source:
+    started = utc_now().strftime("%Y-%m-%d %H:%M:%S UTC")
+    holder = f"goalsync {trigger} run of {kind} '{name}' (pid {os.getpid()}, started {started})"
+    wait = RUN_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    with progress_lines(), exclusive_run(database, holder, wait), source_settings() as source:
         engine = Engine(database, config, source, ConsoleReporter())
         if kind == "chain":
             results = engine.run_chain(name, trigger=trigger)
@@ -81,6 +93,28 @@ def run_target(
             results = engine.run_job(name, trigger=trigger)
     print_summary(results)
     return results
+
+
+class _ProgressLine(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"  {record.getMessage()}", markup=False)
+
+
+@contextmanager
+def progress_lines() -> Iterator[None]:
+    """Show what extraction and the run lock report (retries and waits, loads) as progress."""
+    handler = _ProgressLine(logging.INFO)
+    loggers = [logging.getLogger(name) for name in ("extract.ecosystems", "goalsync")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -188,6 +222,26 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_job_new(args: argparse.Namespace) -> int:
+    scaffolded = custom_jobs.scaffold_job(
+        args.name,
+        source=args.source,
+        destination=args.destination,
+        kind=args.kind,
+        operation=args.operation,
+        key=args.key,
+    )
+    console.print(f"Added job '{scaffolded.job_name}' to {shown_path(scaffolded.jobs_path)}:")
+    for path in scaffolded.files:
+        console.print(f"  {shown_path(path)}")
+    console.print(
+        "Edit the models (fields, filters, mappings), then:\n"
+        f'  uv run orchestrate.py preview --job "{scaffolded.job_name}"\n'
+        f'  uv run orchestrate.py run --job "{scaffolded.job_name}"'
+    )
+    return EXIT_OK
+
+
 def cmd_schedule(args: argparse.Namespace) -> int:
     from .scheduler import Scheduler
 
@@ -248,6 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--limit", type=int, default=10)
     preview.set_defaults(handler=cmd_preview)
 
+    job = commands.add_parser("job", help="custom jobs")
+    job_actions = job.add_subparsers(dest="action", required=True)
+    new = job_actions.add_parser("new", help="scaffold a custom job: dbt models + jobs.yml entry")
+    new.add_argument("name", help="job name, e.g. 'Company Value Summary'")
+    new.add_argument("--source", required=True, choices=tuple(custom_jobs.SOURCES))
+    new.add_argument("--destination", required=True, help="object name in schema gainsight")
+    new.add_argument("--kind", default="custom", choices=custom_jobs.SCAFFOLD_KINDS)
+    new.add_argument("--operation", default="upsert", choices=custom_jobs.SCAFFOLD_OPERATIONS)
+    new.add_argument("--key", help="key column (default: the source record's id)")
+    new.set_defaults(handler=cmd_job_new)
+
     schedule = commands.add_parser("schedule", help="run due jobs and chains by cron until Ctrl-C")
     schedule.set_defaults(handler=cmd_schedule)
 
@@ -274,8 +339,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except ConfigError as error:
-        err_console.print(f"error: {error}")
+        err_console.print(f"error: {_shown_error(error)}", markup=False)
         return EXIT_USAGE
+    except DatabaseBusy as error:  # the run did not start; try again once the other one ends
+        err_console.print(f"error: {_shown_error(error)}", markup=False)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return EXIT_FAILED
+    except Exception as error:  # a bug: one line, never a traceback that could carry a secret
+        err_console.print(
+            f"error: internal error ({type(error).__name__}: {_shown_error(error)})", markup=False
+        )
+        return EXIT_FAILED
+
+
+def _shown_error(error: BaseException) -> str:
+    """The first line of an error, with any `user:password@` of a URL left out."""
+    lines = str(error).strip().splitlines()
+    return _URL_CREDENTIALS.sub(r"\1", lines[0] if lines else "")
+
+
+_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")

@@ -1,6 +1,7 @@
 """dbt, in this process (DuckDB allows one writer process): build and show through dbtRunner."""
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,9 @@ def run_dbt(args: Sequence[str], database: Path, on_node: NodeCallback | None = 
 
 def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[tuple]]:
     """Rows a model would produce now (`dbt show`), without materializing anything."""
-    result = _invoke(["show", "--select", model, "--limit", str(limit)], database, [])
+    # the model alone: its data tests would read a table that may not be built yet
+    command = ["show", "--select", model, "--indirect-selection", "empty", "--limit", str(limit)]
+    result = _invoke(command, database, [])
     outcome = _outcome("show", result)
     if not outcome.success:
         raise ConfigError(
@@ -94,5 +97,11 @@ def _node_finished_callback(on_node: NodeCallback) -> Callable[[Any], None]:
 
 
 def _first_line(value: object) -> str:
+    """The line that says what went wrong (dbt's `Runtime Error in model x (path)` says where)."""
     lines = [line.strip() for line in str(value).splitlines() if line.strip()]
+    if len(lines) > 1 and _WHERE_LINE.match(lines[0]):
+        return lines[1]
     return lines[0] if lines else str(value)
+
+
+_WHERE_LINE = re.compile(r"^[A-Za-z ]*Error in \w+ \S+ \(.*\)$")

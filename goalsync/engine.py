@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import activity
+from . import activity, custom_jobs
 from .activity import ObjectCounts, RunOutcome, utc_now
+from .custom_jobs import DestinationError, writes_custom_object
 from .dbt import run_dbt
 from .errors import ConfigError
-from .extraction import ExtractionError, run_extraction
+from .extraction import ExtractionError, ExtractionResult, run_extraction
 from .jobs_config import ChainSpec, JobsConfig, JobSpec
 from .row_changes import ComparedTable, count_changes, snapshot_destination
 from .warehouse import connect, table_exists
@@ -127,7 +128,7 @@ class Engine:
             snapshot_destination(connection, destination)
         try:
             outcome = self._execute(job, run_id, destination)
-        except (JobFailed, ExtractionError, ConfigError) as failure:
+        except (JobFailed, ExtractionError, ConfigError, DestinationError) as failure:
             outcome = RunOutcome(status="Failed", message=str(failure))
         except Exception as failure:  # a bug must still close the run, never leave it Running
             outcome = RunOutcome(
@@ -150,10 +151,14 @@ class Engine:
         )
 
     def _execute(self, job: JobSpec, run_id: int, destination: ComparedTable) -> RunOutcome:
-        rows_read = self._timed(run_id, job, "extract", lambda: self._extract(job))
+        if writes_custom_object(job):
+            custom_jobs.check_destination(job, self.config)
+        extraction = self._timed(run_id, job, "extract", lambda: self._extract(job))
         self._timed(run_id, job, "transform", lambda: self._transform(job))
+        if writes_custom_object(job):
+            self._timed(run_id, job, "load", lambda: self._load(job))
         return self._timed(
-            run_id, job, "activity", lambda: self._account(job, run_id, destination, rows_read)
+            run_id, job, "activity", lambda: self._account(job, run_id, destination, extraction)
         )
 
     def _timed(self, run_id: int, job: JobSpec, stage: str, work: Callable):
@@ -164,10 +169,10 @@ class Engine:
             activity.record_stage(connection, run_id, stage, started, utc_now())
         return value
 
-    def _extract(self, job: JobSpec) -> int:
+    def _extract(self, job: JobSpec) -> ExtractionResult:
         if not job.extract:
-            return 0
-        result = run_extraction(
+            return ExtractionResult()
+        return run_extraction(
             self.database,
             access_token=self.source.access_token,
             base_url=self.source.base_url,
@@ -175,22 +180,45 @@ class Engine:
             on_progress=self.reporter.extraction_progress,
             **self.source_options,
         )
-        return result.total_rows_read
 
     def _transform(self, job: JobSpec) -> None:
-        selection = [f"+{job.model}"] + ([f"+{job.errors_model}"] if job.errors_model else [])
-        # unit tests check the SQL, not the data: they run in `dbt build` and CI, not per sync
-        command = ["build", "--select", *selection, "--exclude-resource-type", "unit_test"]
+        if writes_custom_object(job):
+            selection = custom_jobs.dbt_selection(job)
+        else:
+            selection = [f"+{job.model}"] + ([f"+{job.errors_model}"] if job.errors_model else [])
+        # unit tests check the SQL, not the data: they run in `dbt build` and CI, not per sync;
+        # a data test runs only when all it reads is selected or upstream, so a test of
+        # another job's model never fails this job
+        command = [
+            "build",
+            "--select",
+            *selection,
+            "--indirect-selection",
+            "buildable",
+            "--exclude-resource-type",
+            "unit_test",
+        ]
         outcome = run_dbt(command, self.database, self.reporter.model_finished)
+        if not outcome.success and writes_custom_object(job):
+            raise JobFailed(custom_jobs.explain_build_failure(outcome.message))
         if not outcome.success:
             raise JobFailed(outcome.message)
 
+    def _load(self, job: JobSpec) -> None:
+        """Custom and company objects: the job's output rows go in by its operation."""
+        with connect(self.database) as connection:
+            custom_jobs.apply_destination(connection, job)
+
     def _account(
-        self, job: JobSpec, run_id: int, destination: ComparedTable, rows_read: int
+        self, job: JobSpec, run_id: int, destination: ComparedTable, extraction: ExtractionResult
     ) -> RunOutcome:
+        rows_read = extraction.total_rows_read
         with connect(self.database) as connection:
             inserted, updated, deleted = count_changes(connection, destination)
             failed = self._copy_error_records(connection, job, run_id)
+            failed += activity.record_source_problems(
+                connection, run_id, job.name, extraction.problems
+            )
             schema, table = destination.relation.split(".")
             loaded = connection.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
         counts = ObjectCounts(job.destination.object_name, inserted, updated, deleted, failed)
@@ -202,14 +230,13 @@ class Engine:
         return RunOutcome(status=status, message=message, rows_read=rows_read, objects=[counts])
 
     def _copy_error_records(self, connection, job: JobSpec, run_id: int) -> int:
-        if not job.errors_model or not table_exists(
-            connection, DESTINATION_SCHEMA, job.errors_model
-        ):
+        schema = custom_jobs.MODELS_SCHEMA if writes_custom_object(job) else DESTINATION_SCHEMA
+        if not job.errors_model or not table_exists(connection, schema, job.errors_model):
             return 0
         connection.execute(
             f"""insert into activity.error_records
                 select ?, ?, ?, record_key, reason, record
-                from {DESTINATION_SCHEMA}."{job.errors_model}" """,
+                from {schema}."{job.errors_model}" """,
             [run_id, job.name, job.destination.object_name],
         )
         return connection.execute(

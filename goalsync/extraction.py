@@ -1,5 +1,7 @@
 """Runs the Ecosystems dlt source into the raw dataset of the project's DuckDB file."""
 
+import logging
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -9,7 +11,12 @@ import dlt
 import pyarrow as pa
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from extract.ecosystems import EcosystemsAPIError, ecosystems_source
+from extract.ecosystems import (
+    EcosystemsAPIError,
+    RecordProblem,
+    RecordProblems,
+    ecosystems_source,
+)
 
 from .paths import pipelines_dir
 from .warehouse import connect, table_exists
@@ -20,6 +27,8 @@ RAW_DATASET = "ecosystems_raw"
 ProgressCallback = Callable[[str, int, int], None]
 """Called after each page with (resource, pages so far, rows so far)."""
 
+logger = logging.getLogger(__name__)
+
 
 class ExtractionError(Exception):
     """The extraction failed; nothing was loaded and the cursor did not move."""
@@ -28,6 +37,8 @@ class ExtractionError(Exception):
 @dataclass
 class ExtractionResult:
     rows_read: dict[str, int] = field(default_factory=dict)
+    # records loaded with a value as null, or not loaded, and why: error records of the run
+    problems: list[RecordProblem] = field(default_factory=list)
 
     @property
     def total_rows_read(self) -> int:
@@ -52,21 +63,63 @@ def run_extraction(
     on_progress: ProgressCallback | None = None,
     **source_options: object,
 ) -> ExtractionResult:
-    """Extract the given resources incrementally and merge them into `ecosystems_raw`."""
+    """Extract the given resources incrementally and merge them into `ecosystems_raw`.
+
+    All or nothing: on failure no record is loaded and the cursor does not move.
+    """
     database.parent.mkdir(parents=True, exist_ok=True)
     _forget_local_state_without_data(database)
     result = ExtractionResult(rows_read=dict.fromkeys(resources, 0))
+    problems = RecordProblems()
     source = ecosystems_source(
-        access_token=access_token, base_url=base_url, resources=list(resources), **source_options
+        access_token=access_token,
+        base_url=base_url,
+        resources=list(resources),
+        record_problems=problems,
+        **source_options,
     )
     for name in resources:
         source.resources[name].add_map(_page_counter(name, result, on_progress))
-    pipeline = make_pipeline(database)
     try:
-        pipeline.run(source, loader_file_format="parquet")
+        pipeline = _finish_interrupted_load(database)
+        pipeline.sync_destination()
+        pipeline.extract(source, loader_file_format="parquet")
+        pipeline.normalize()
+        logger.info(f"loading {result.total_rows_read} records into {RAW_DATASET}")
+        pipeline.load()
     except PipelineStepFailed as failure:
-        raise ExtractionError(_one_line_reason(failure)) from None
+        raise ExtractionError(_one_line_reason(failure, access_token)) from None
+    result.problems = problems.items
+    if result.problems:
+        logger.info(
+            f"{len(result.problems)} records could not be loaded exactly as received: "
+            "they become error records of this run"
+        )
     return result
+
+
+def _finish_interrupted_load(database: Path) -> dlt.Pipeline:
+    """Load what a stopped run left extracted but not loaded; drop it if that fails.
+
+    Dropping is safe: the cursor in the database moves only with a completed load, so the
+    dropped records are read again, and merge on id keeps any that were half loaded once.
+    """
+    pipeline = make_pipeline(database)
+    if not pipeline.has_pending_data:
+        return pipeline
+    try:
+        if pipeline.list_extracted_load_packages():
+            pipeline.normalize()
+        pipeline.load()
+        logger.info("completed the load of an interrupted run")
+        return pipeline
+    except PipelineStepFailed as failure:
+        logger.info(
+            "dropped the load of an interrupted run "
+            f"({_one_line_reason(failure)}); its records are read again"
+        )
+    shutil.rmtree(pipelines_dir(database), ignore_errors=True)
+    return make_pipeline(database)
 
 
 def _page_counter(resource: str, result: ExtractionResult, on_progress: ProgressCallback | None):
@@ -97,11 +150,19 @@ def _has_raw_state(database: Path) -> bool:
         return table_exists(connection, RAW_DATASET, "_dlt_pipeline_state")
 
 
-def _one_line_reason(failure: PipelineStepFailed) -> str:
+def _one_line_reason(failure: PipelineStepFailed, access_token: str = "") -> str:
     cause: BaseException | None = failure
     while cause is not None:
         if isinstance(cause, EcosystemsAPIError):
             return str(cause)
         cause = cause.__cause__ or cause.__context__
     inner = failure.exception
-    return f"{failure.step} step failed: {type(inner).__name__}: {str(inner).splitlines()[0]}"
+    lines = str(inner).strip().splitlines() or [""]
+    reason = f"{failure.step} step failed: {type(inner).__name__}: {lines[0]}"
+    if access_token:
+        reason = reason.replace(access_token, "****")
+    return _URL_CREDENTIALS.sub(r"\1", reason)
+
+
+# `scheme://user:password@host`: error texts of libraries may carry a URL with credentials
+_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")

@@ -1,6 +1,7 @@
 """The orchestrator's one way into the DuckDB file: short-lived connections and a run lock."""
 
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -11,9 +12,11 @@ import duckdb
 
 from .errors import ConfigError
 
+logger = logging.getLogger(__name__)
 
-class DatabaseBusy(ConfigError):
-    """Another goalsync process holds the database."""
+
+class DatabaseBusy(Exception):
+    """Another process holds the database; the run did not start (exit status 1)."""
 
 
 @contextmanager
@@ -32,10 +35,8 @@ def connect(database: Path, must_exist: bool = False) -> Iterator[duckdb.DuckDBP
     _ensure_writable_folder(database)
     try:
         connection = duckdb.connect(str(database))
-    except duckdb.IOException as error:
-        raise ConfigError(_explain_open_failure(database, error)) from None
-    except duckdb.SerializationException as error:
-        raise ConfigError(_explain_open_failure(database, error)) from None
+    except duckdb.Error as error:
+        raise _open_failure(database, error) from None
     try:
         yield connection
     finally:
@@ -59,16 +60,30 @@ def _ensure_writable_folder(database: Path) -> None:
         )
 
 
-def _explain_open_failure(database: Path, error: Exception) -> str:
-    text = str(error).splitlines()[0]
-    if "version" in text.lower() or "serializ" in text.lower():
-        return (
-            f"the database {database} was written by another DuckDB version ({text}): "
-            "export it with that version or delete it to rebuild from the API"
+def _open_failure(database: Path, error: duckdb.Error) -> Exception:
+    """One line naming the file and the fix; the file itself is never changed."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lowered = text.lower()
+    if "lock" in lowered:
+        holder = _lock_holder(database) or "another process"
+        return DatabaseBusy(
+            f"the database {database} is in use by {holder}: wait for it to finish, then run again"
         )
-    if "lock" in text.lower():
-        return f"the database {database} is in use by another process ({text})"
-    return f"cannot open the database {database}: {text}"
+    if "version" in lowered:
+        return ConfigError(
+            f"the database {database} was written by another DuckDB version ({text}): "
+            "open it with that version and EXPORT DATABASE, or move it away and run again "
+            "to rebuild it from the API"
+        )
+    if "not a valid duckdb database" in lowered or "corrupt" in lowered:
+        return ConfigError(
+            f"{database} is not a readable DuckDB database ({text}): move it away or set "
+            "GOALSYNC_DUCKDB_PATH to another file; the next run builds a new database there"
+        )
+    return ConfigError(
+        f"cannot open the database {database} ({text}): check the file, or set "
+        "GOALSYNC_DUCKDB_PATH to another location"
+    )
 
 
 def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -83,25 +98,40 @@ def lock_path(database: Path) -> Path:
     return database.parent / f".{database.name}.lock"
 
 
+def _lock_holder(database: Path) -> str | None:
+    """Who holds the run lock, as it wrote itself there (empty when nobody runs)."""
+    try:
+        return lock_path(database).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
 @contextmanager
 def exclusive_run(database: Path, holder: str, wait_seconds: float = 10.0) -> Iterator[None]:
-    """Hold the database for one run; a second run waits a bounded time, then names the holder."""
+    """Hold the database for one run; a second run waits a bounded time, then names the holder.
+
+    The lock is the kernel's (`flock`): a killed run never leaves it held.
+    """
     _ensure_writable_folder(database)
     path = lock_path(database)
-    with open(path, "a+") as handle:
+    with open(path, "a+", encoding="utf-8") as handle:
         deadline = time.monotonic() + wait_seconds
+        told = False
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                handle.seek(0)
+                current = handle.read().strip() or "another goalsync process"
                 if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    current = handle.read().strip() or "another goalsync process"
                     raise DatabaseBusy(
                         f"the database {database} is busy: {current} holds it; "
-                        "wait for it to finish, then run again"
+                        f"waited {wait_seconds:g}s; wait for it to finish, then run again"
                     ) from None
+                if not told:
+                    logger.info(f"{current} holds the database; waiting up to {wait_seconds:g}s")
+                    told = True
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()

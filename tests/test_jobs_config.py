@@ -90,11 +90,18 @@ def test_out_of_the_box_job_is_defined_in_code():
     assert DEFAULT_CHAIN.jobs == (CS_GOAL_SYNC_NAME,)
 
 
-def test_shipped_jobs_yml_loads_as_the_defaults():
+def test_shipped_jobs_yml_has_the_defaults_and_the_example_custom_job():
     config = load_jobs_config(PROJECT_ROOT / "jobs.yml")
 
-    assert config.jobs == {CS_GOAL_SYNC_NAME: CS_GOAL_SYNC}
-    assert config.chains == {CS_GOAL_SYNC_NAME: DEFAULT_CHAIN}
+    assert config.jobs[CS_GOAL_SYNC_NAME] == CS_GOAL_SYNC
+    assert config.chains[CS_GOAL_SYNC_NAME] == DEFAULT_CHAIN
+    assert config.job("Company Value Summary").destination == Destination(
+        "company_value_summary", "company", "upsert", ("company_gsid",)
+    )
+    assert config.chain("CS Goal Sync then Company Value Summary").jobs == (
+        CS_GOAL_SYNC_NAME,
+        "Company Value Summary",
+    )
 
 
 def test_custom_job_chain_and_oob_settings_load_into_typed_objects(tmp_path):

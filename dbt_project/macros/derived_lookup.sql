@@ -21,6 +21,13 @@
     one match. The target is aggregated by its match columns and then left joined, so the
     cost does not grow with rows times candidates.
 
+    A lookup that returns a GSID (target_column `gsid` or `*_gsid`) must write it into a
+    GSID column: output_column named `*_gsid` and, when the model declares it, declared
+    `varchar` (see macros/gsid_columns.sql).
+
+    The checks raise when the model compiles, not while dbt parses the project, so a
+    custom job whose lookup is wrong fails alone instead of stopping every job.
+
     Example
       with_created_by as (
           {{ derived_lookup(
@@ -42,6 +49,10 @@
     on_no_match='null',
     on_multiple='error'
 ) -%}
+
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
 
     {%- set max_match_pairs = 6 -%}
     {%- if match_on is mapping -%}
@@ -67,6 +78,8 @@
             ~ on_multiple ~ "'."
         ) }}
     {%- endif -%}
+
+    {%- do check_gsid_output_column(output_column, target_column) -%}
 
     {%- if on_no_match is none or on_no_match == 'null' or on_no_match == 'error' -%}
         {%- set no_match_value = 'null' -%}

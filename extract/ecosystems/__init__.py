@@ -9,10 +9,22 @@ import pyarrow as pa
 from dlt.sources import DltResource
 
 from . import settings
-from .helpers import EcosystemsAPIError, EcosystemsClient, records_to_table
+from .helpers import (
+    EcosystemsAPIError,
+    EcosystemsClient,
+    RecordProblem,
+    RecordProblems,
+    records_to_table,
+)
 from .settings import ENDPOINTS_BY_NAME, EndpointSpec
 
-__all__ = ["EcosystemsAPIError", "EcosystemsClient", "ecosystems_source"]
+__all__ = [
+    "EcosystemsAPIError",
+    "EcosystemsClient",
+    "RecordProblem",
+    "RecordProblems",
+    "ecosystems_source",
+]
 
 
 @dlt.source(name="ecosystems", max_table_nesting=0)
@@ -24,23 +36,39 @@ def ecosystems_source(
     request_timeout: float = settings.REQUEST_TIMEOUT_SECONDS,
     max_attempts: int = settings.REQUEST_MAX_ATTEMPTS,
     backoff_factor: float = settings.REQUEST_BACKOFF_FACTOR,
+    max_retry_delay: float = settings.REQUEST_MAX_RETRY_DELAY_SECONDS,
+    record_problems: RecordProblems | None = None,
 ) -> list[DltResource]:
-    """Documents, value drivers and KPIs, incremental on `updated_at`, merged on `id`."""
+    """Documents, value drivers and KPIs, incremental on `updated_at`, merged on `id`.
+
+    Records that cannot be loaded exactly as received are told to `record_problems`.
+    """
     client = EcosystemsClient(
         base_url,
         access_token,
         request_timeout=request_timeout,
         max_attempts=max_attempts,
         backoff_factor=backoff_factor,
+        max_retry_delay=max_retry_delay,
     )
-    return [_endpoint_resource(client, ENDPOINTS_BY_NAME[name], page_size) for name in resources]
+    return [
+        _endpoint_resource(client, ENDPOINTS_BY_NAME[name], page_size, record_problems)
+        for name in resources
+    ]
 
 
-def _endpoint_resource(client: EcosystemsClient, endpoint: EndpointSpec, page_size: int):
+def _endpoint_resource(
+    client: EcosystemsClient,
+    endpoint: EndpointSpec,
+    page_size: int,
+    record_problems: RecordProblems | None,
+):
     @dlt.resource(
         name=endpoint.name,
         write_disposition="merge",
         primary_key="id",
+        # a record edited while its listing is read can arrive twice: the newest version wins
+        columns={"updated_at": {"dedup_sort": "desc"}},
     )
     def list_records(
         updated_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(
@@ -54,7 +82,7 @@ def _endpoint_resource(client: EcosystemsClient, endpoint: EndpointSpec, page_si
             params["updated_since"] = _iso_utc(updated_at.start_value)
         for records in client.iter_pages(endpoint.path, params):
             if records:
-                yield records_to_table(records, endpoint)
+                yield records_to_table(records, endpoint, record_problems)
 
     return list_records
 

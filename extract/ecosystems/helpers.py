@@ -1,7 +1,9 @@
 """HTTP client and record shaping for the Ecosystems source; the only code that knows HTTP."""
 
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +15,13 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import HTTPError, RequestException, Response
+from tenacity import RetryCallState
 
 from . import settings
 from .settings import EndpointSpec
 
 _PARSED_PAGE = "_ecosystems_page"
+logger = logging.getLogger(__name__)
 
 
 class EcosystemsAPIError(HTTPError):
@@ -44,7 +48,8 @@ def describe_status(response: Response) -> str | None:
         return f"Ecosystems refused the request (400 invalid_parameter): {message}"
     if status == 429:
         return "Ecosystems kept rate-limiting the requests (429) after every retry"
-    return f"Ecosystems answered HTTP {status}{f': {message}' if message else ''}"
+    retried = " (after every retry)" if status >= 500 else ""
+    return f"Ecosystems answered HTTP {status}{f': {message}' if message else ''}{retried}"
 
 
 def _error_message(response: Response) -> str:
@@ -122,6 +127,11 @@ class EcosystemsClient(RESTClient):
             request_backoff_factor=backoff_factor,
             request_max_retry_delay=max_retry_delay,
         ).session
+        # dlt's Client retries `send` with tenacity; the same policy, plus a word before each wait
+        session.send = session.send.retry_with(before_sleep=self._report_retry)
+        self.request_timeout = request_timeout
+        self.max_attempts = max_attempts
+        self._reading = "/me"  # what the request in flight reads, for progress and errors
         super().__init__(
             # a trailing slash keeps the base path (`/v1`) when endpoints are joined to it
             base_url=base_url.rstrip("/") + "/",
@@ -134,25 +144,27 @@ class EcosystemsClient(RESTClient):
     def extract_response(self, response: Response, data_selector: Any) -> list[Any]:
         return parse_page(response)["data"]
 
-    def iter_pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def iter_pages(self, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
         """Yield each page's records; failures name the endpoint and the page."""
         hooks = {"response": [raise_for_ecosystems_status]}
         pages = self.paginate(path, params=params, hooks=hooks)
         page_number = 1
         while True:
+            self._reading = f"/{path} page {page_number}"
             try:
                 page = next(pages)
             except StopIteration:
                 return
             except RequestException as error:
                 raise EcosystemsAPIError(
-                    f"GET /{path} page {page_number}: {describe_request_error(error)}"
+                    f"GET {self._reading}: {describe_request_error(error)}"
                 ) from None
             yield page
             page_number += 1
 
     def get_me(self) -> dict[str, Any]:
         """The Test Connection call: `GET /me`."""
+        self._reading = "/me"
         try:
             response = self.get("me", hooks={"response": [raise_for_ecosystems_status]})
             return orjson.loads(response.content)
@@ -160,6 +172,24 @@ class EcosystemsClient(RESTClient):
             raise EcosystemsAPIError(f"GET /me: {describe_request_error(error)}") from None
         except orjson.JSONDecodeError:
             raise EcosystemsAPIError("GET /me: response is not valid JSON") from None
+
+    def _report_retry(self, retry_state: RetryCallState) -> None:
+        """Say why a request is retried and how long the wait before it is (progress output)."""
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        response = getattr(error, "response", None)
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        attempt = f"retry {retry_state.attempt_number} of {self.max_attempts - 1}"
+        if response is not None and response.status_code == 429:
+            logger.info(f"rate limited by {self._reading}, waiting {wait:g}s ({attempt})")
+            return
+        if response is not None:
+            why = f"HTTP {response.status_code}"
+        elif error is not None and "Timeout" in type(error).__name__:
+            why = f"no answer within {self.request_timeout:g}s (request timeout)"
+        else:
+            why = "connection failed" if error is not None else "unexpected answer"
+        logger.info(f"{self._reading}: {why}, retrying in {wait:g}s ({attempt})")
 
 
 def describe_request_error(error: RequestException) -> str:
@@ -177,15 +207,155 @@ def describe_request_error(error: RequestException) -> str:
     return f"request failed ({name})"
 
 
-def records_to_table(records: list[dict[str, Any]], endpoint: EndpointSpec) -> pa.Table:
-    """Shape one page of records into an Arrow table with the endpoint's declared schema."""
-    records = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)]
+@dataclass(frozen=True)
+class RecordProblem:
+    """A record the source could not load exactly as received, and why.
+
+    `reason` is `code: detail`, several joined by "; " (codes: not_an_object, missing_id,
+    duplicate_id, not_a_list, invalid_number, number_out_of_range, invalid_timestamp,
+    missing_value).
+    """
+
+    object_name: str
+    record_key: str | None
+    reason: str
+    record: Any
+
+
+class RecordProblems:
+    """Collects the record problems of one extraction (passed to the source by its runner)."""
+
+    def __init__(self) -> None:
+        self.items: list[RecordProblem] = []
+
+    def add(self, problem: RecordProblem) -> None:
+        self.items.append(problem)
+
+
+LostValue = Callable[[int, Any], None]
+"""Told (position in the page, value as received) when a value cannot be kept."""
+
+
+def records_to_table(
+    records: list[Any], endpoint: EndpointSpec, problems: RecordProblems | None = None
+) -> pa.Table:
+    """Shape one page of records into an Arrow table with the endpoint's declared schema.
+
+    What cannot be loaded as received is loaded as null or left out, and told to `problems`.
+    """
+    page = _PageProblems()
+    records = page.loadable(records)
+    if problems is not None:
+        page.wrong_shapes(records, endpoint)
     schema = endpoint.arrow_schema
     columns: list[pa.Array] = []
     for field in schema:
         values = _column_values(records, field.name, endpoint)
-        columns.append(_to_array(values, field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+        on_lost = page.lost_value(records, field) if problems is not None else None
+        columns.append(_to_array(values, field.type, on_lost))
+    table = pa.Table.from_arrays(columns, schema=schema)
+    if problems is not None:
+        page.missing_required(table, records, endpoint.required)
+        page.tell(problems, endpoint.name)
+    return table
+
+
+class _PageProblems:
+    """The problems of one page, gathered per record: one record, one problem, all reasons."""
+
+    def __init__(self) -> None:
+        self._records: dict[int, Any] = {}
+        self._reasons: dict[int, list[str]] = {}
+
+    def add(self, record: Any, reason: str) -> None:
+        self._records.setdefault(id(record), record)
+        self._reasons.setdefault(id(record), []).append(reason)
+
+    def tell(self, problems: RecordProblems, object_name: str) -> None:
+        for identity, record in self._records.items():
+            key = record.get("id") if isinstance(record, dict) else None
+            key = key if _is_id(key) else None
+            reason = "; ".join(self._reasons[identity])
+            problems.add(RecordProblem(object_name, key, reason, record))
+
+    def loadable(self, records: list[Any]) -> list[dict[str, Any]]:
+        """Records with an id, once each: a repeated id keeps its last copy in the page."""
+        kept = [r for r in records if isinstance(r, dict) and _is_id(r.get("id"))]
+        if len(kept) != len(records):
+            for record in records:
+                if not isinstance(record, dict):
+                    self.add(record, "not_an_object: the record is not a JSON object (not loaded)")
+                elif not _is_id(record.get("id")):
+                    self.add(record, "missing_id: the record has no string id (not loaded)")
+        if len({r["id"] for r in kept}) == len(kept):
+            return kept
+        last = {r["id"]: position for position, r in enumerate(kept)}
+        for position, record in enumerate(kept):
+            if last[record["id"]] != position:
+                self.add(
+                    record,
+                    "duplicate_id: the page holds this id again further on "
+                    "(that later copy is loaded)",
+                )
+        return [r for position, r in enumerate(kept) if last[r["id"]] == position]
+
+    def wrong_shapes(self, records: list[dict[str, Any]], endpoint: EndpointSpec) -> None:
+        for obj, _ in endpoint.objects:
+            for record in records:
+                value = record.get(obj)
+                if value is not None and not isinstance(value, dict):
+                    self.add(
+                        record,
+                        f"not_an_object: {obj} {_shown(value)} is not an object "
+                        "(its fields loaded as null)",
+                    )
+        for column in endpoint.json_lists:
+            for record in records:
+                value = record.get(column)
+                if value is not None and not isinstance(value, list):
+                    reason = f"not_a_list: {column} {_shown(value)} is not a list (loaded as null)"
+                    self.add(record, reason)
+
+    def lost_value(self, records: list[dict[str, Any]], field: pa.Field) -> LostValue:
+        def lost(position: int, value: Any) -> None:
+            if pa.types.is_timestamp(field.type):
+                why = "invalid_timestamp", "is not an ISO-8601 timestamp"
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                why = "number_out_of_range", "is beyond the range of a double"
+            else:
+                why = "invalid_number", "is not a number"
+            reason = f"{why[0]}: {field.name} {_shown(value)} {why[1]} (loaded as null)"
+            self.add(records[position], reason)
+
+        return lost
+
+    def missing_required(
+        self, table: pa.Table, records: list[dict[str, Any]], required: tuple[str, ...]
+    ) -> None:
+        """Fields the contract guarantees (a tombstone guarantees only its timestamps)."""
+        live = pc.is_null(table["deleted_at"])
+        for column in required:
+            missing = pc.is_null(table[column])
+            if column not in ("updated_at", "deleted_at"):
+                missing = pc.and_(missing, live)
+            if not pc.any(missing).as_py():
+                continue
+            for position in pc.indices_nonzero(missing).to_pylist():
+                record = records[position]
+                if record.get(column) is None:  # a value loaded as null was told already
+                    self.add(record, f"missing_value: {column} is missing (loaded as null)")
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _shown(value: Any, width: int = 40) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except ValueError:
+        text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _column_values(records: list[dict[str, Any]], column: str, endpoint: EndpointSpec) -> list:
@@ -202,25 +372,56 @@ def _nested(value: Any, key: str) -> Any:
 
 
 def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    """A list as JSON text exactly as received; anything else breaks the contract (null)."""
+    return orjson.dumps(value).decode() if isinstance(value, list) else None
 
 
-def _to_array(values: list, arrow_type: pa.DataType) -> pa.Array:
+def _to_array(values: list, arrow_type: pa.DataType, on_lost: LostValue | None = None) -> pa.Array:
     if pa.types.is_timestamp(arrow_type):
-        return _to_timestamps(values, arrow_type)
+        return _to_timestamps(values, arrow_type, on_lost)
     try:
-        return pa.array(values, type=arrow_type)
+        array = pa.array(values, type=arrow_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array([_coerce(value, arrow_type) for value in values], type=arrow_type)
+        coerced = [_coerce(value, arrow_type) for value in values]
+        array = pa.array(coerced, type=arrow_type)
+        if on_lost is not None:
+            for position, (value, kept) in enumerate(zip(values, coerced, strict=True)):
+                if value is not None and kept is None:
+                    on_lost(position, value)
+    if pa.types.is_floating(arrow_type):
+        array = _finite(array, values, on_lost)
+    return array
 
 
-def _to_timestamps(values: list, arrow_type: pa.DataType) -> pa.Array:
+def _finite(array: pa.Array, values: list, on_lost: LostValue | None) -> pa.Array:
+    """Infinity and NaN are no JSON numbers (a lenient parse of `1e400` gives them): null."""
+    infinite = pc.invert(pc.fill_null(pc.is_finite(array), True))
+    if not pc.any(infinite).as_py():
+        return array
+    if on_lost is not None:
+        for position in pc.indices_nonzero(infinite).to_pylist():
+            on_lost(position, values[position])
+    return pc.if_else(infinite, pa.scalar(None, array.type), array)
+
+
+def _to_timestamps(
+    values: list, arrow_type: pa.DataType, on_lost: LostValue | None = None
+) -> pa.Array:
     """Parse ISO-8601 text with any offset into UTC instants; unparseable values become null."""
     texts = [value if isinstance(value, str) else None for value in values]
+    if on_lost is not None and texts.count(None) != values.count(None):
+        for position, value in enumerate(values):
+            if value is not None and not isinstance(value, str):
+                on_lost(position, value)
     try:
         return pc.cast(pa.array(texts, type=pa.string()), arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pa.array([_parse_timestamp(text) for text in texts], type=arrow_type)
+        instants = [_parse_timestamp(text) for text in texts]
+        if on_lost is not None:
+            for position, (text, instant) in enumerate(zip(texts, instants, strict=True)):
+                if text is not None and instant is None:
+                    on_lost(position, text)
+        return pa.array(instants, type=arrow_type)
 
 
 def _parse_timestamp(text: str | None) -> datetime | None:

@@ -28,6 +28,8 @@ class EndpointSpec:
     objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # lists kept as JSON text exactly as received (text columns: portable, parsed by dbt)
     json_lists: tuple[str, ...] = ()
+    # fields the contract guarantees on a live record; a missing one is reported, not fatal
+    required: tuple[str, ...] = ("updated_at",)
 
     @property
     def path(self) -> str:
@@ -64,12 +66,14 @@ VALUE_DRIVERS = EndpointSpec(
     strings=("id", "document_id", "name", "solution", "category", "currency"),
     doubles=("total_benefit",),
     json_lists=("realization_calendar",),
+    required=("updated_at", "document_id"),
 )
 KPIS = EndpointSpec(
     name="kpis",
     strings=("id", "value_driver_id", "name", "unit", "direction"),
     doubles=("baseline", "target"),
     json_lists=("actuals",),
+    required=("updated_at", "value_driver_id"),
 )
 
 ENDPOINTS: tuple[EndpointSpec, ...] = (DOCUMENTS, VALUE_DRIVERS, KPIS)

@@ -1,3 +1,5 @@
+{{ config(materialized="table") }}
+
 with
 
 kpis as (
@@ -8,55 +10,48 @@ kpis as (
 
 actuals as (
 
+    -- One parse of the JSON array per KPI into typed entries, kept as a list (no unnest,
+    -- no window): at a million KPIs this is the costliest step of the job.
     select
         kpis.kpi_id,
-        actual.position as actual_position,
-        {{ json_extract_text('actual.element', 'measured_on') }} as measured_on_text,
-        {{ try_cast(json_extract_text('actual.element', 'measured_on'), 'timestamp with time zone') }}
-            as measured_on,
-        {{ try_cast(json_extract_text('actual.element', 'value'), 'double precision') }}
-            as actual_value
+        list_filter(
+            list_transform(
+                from_json(kpis.actuals, '[{"measured_on": "VARCHAR", "value": "VARCHAR"}]'),
+                lambda actual, actual_position: {
+                    'measured_on': {{ try_cast('actual.measured_on', 'timestamp with time zone') }},
+                    'actual_position': actual_position,
+                    'measured_on_text': actual.measured_on,
+                    'value_text': actual.value
+                }
+            ),
+            lambda actual: actual.measured_on is not null
+        ) as dated_actuals
 
     from kpis
-
-    {{ unnest_json_array('kpis.actuals', 'actual') }}
-
-),
-
-ranked_actuals as (
-
-    -- Actuals arrive unsorted: latest instant first; on a tie the entry that comes last
-    -- in the array wins (the later-recorded correction). Undated entries cannot be latest.
-    select
-        *,
-        row_number() over (
-            partition by kpi_id
-            order by measured_on desc, actual_position desc
-        ) as recency_rank
-
-    from actuals
-
-    where measured_on is not null
 
 ),
 
 latest_actuals as (
 
-    select * from ranked_actuals where recency_rank = 1
+    -- Actuals arrive unsorted: latest instant first; on a tie the entry that comes last
+    -- in the array wins (the later-recorded correction). Undated entries cannot be latest.
+    -- The largest (measured_on, actual_position) pair is exactly that entry.
+    select
+        kpi_id,
+        list_max(dated_actuals) as latest_actual
+
+    from actuals
 
 ),
 
 final as (
 
     select
-        kpis.kpi_id,
-        latest_actuals.measured_on_text as latest_measured_on,
-        latest_actuals.actual_value as latest_actual_value
+        kpi_id,
+        latest_actual.measured_on_text as latest_measured_on,
+        {{ try_cast('latest_actual.value_text', 'double precision') }} as latest_actual_value
 
-    from kpis
-
-    left join latest_actuals
-        on latest_actuals.kpi_id = kpis.kpi_id
+    from latest_actuals
 
 )
 

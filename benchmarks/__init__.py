@@ -1,0 +1,1 @@
+"""End-to-end benchmark of CS Goal Sync against the floor: `uv run python -m benchmarks`."""
