@@ -1,4 +1,4 @@
-"""One benchmark run: the sandbox at scale, the floor, a full sync and two reruns."""
+"""One benchmark run: the sandbox at scale, a full sync, two reruns and the floor."""
 
 import json
 import os
@@ -7,10 +7,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from extract.sandbox import SandboxProcess, SandboxScale
+from goalsync.paths import DBT_PROJECT_DIR, pipelines_dir
 
 from .process_tree import CommandRun, run_measured
 
@@ -22,6 +24,7 @@ FLOOR = "floor"
 FULL_SYNC = "full sync"
 NO_CHANGE = "no-change rerun"
 CHANGED = "1%-changed rerun"
+SYNCS = (FULL_SYNC, NO_CHANGE, CHANGED)
 
 
 @dataclass
@@ -52,14 +55,26 @@ class BenchmarkResult:
         return not self.problems
 
 
-def child_environment(work_dir: Path) -> dict[str, str]:
+@dataclass
+class _SyncRun:
+    """A finished sync and what it left behind, read once all syncs are done."""
+
+    name: str
+    run: CommandRun
+    served: int
+    server_cpu_seconds: float
+    artifacts: Path
+
+
+def child_environment(pycache_dir: Path) -> dict[str, str]:
     """The environment of every measured process.
 
-    Bytecode is cached (in the work folder, not the repo) as it is for any installed
-    program after its first start; without it each process would recompile dlt and dbt.
+    Bytecode is cached (under benchmarks/.work, not beside the sources) as it is for any
+    installed program after its first start; without it each process would spend seconds
+    recompiling dlt and dbt, which is no part of a sync.
     """
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(work_dir / "pycache")
+    env["PYTHONPYCACHEPREFIX"] = str(pycache_dir)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p
     )
@@ -76,9 +91,28 @@ def _check(run: CommandRun, log: Path, what: str) -> None:
         raise RuntimeError(f"{what} exited with status {run.returncode}:\n" + "\n".join(tail))
 
 
-def _last_json_line(log: Path) -> dict[str, Any]:
-    lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
-    return json.loads(lines[-1])
+def _compiled_by(manifest: Path, results: Path, run: CommandRun) -> bool:
+    """Whether `run`'s `dbt build` wrote these (dbt's target folder is shared with anyone
+    else running dbt in the project)."""
+    if not (manifest.exists() and results.exists()):
+        return False
+    built = json.loads(results.read_text())
+    generated = datetime.fromisoformat(built["metadata"]["generated_at"]).timestamp()
+    ended = run.started_at + run.wall_seconds
+    return (
+        built["args"].get("which") == "build"
+        and run.started_at <= generated <= ended
+        and run.started_at <= manifest.stat().st_mtime <= ended
+    )
+
+
+def _stage_at(moment: float, spans: dict[str, list[float]]) -> str:
+    """The job stage running at `moment` (epoch seconds), else start-up or wrap-up."""
+    for stage, (started, finished) in spans.items():
+        if started <= moment <= finished:
+            return {"transform": "dbt"}.get(stage, stage)
+    first = min((started for started, _ in spans.values()), default=moment)
+    return "start-up" if moment < first else "wrap-up"
 
 
 class Benchmark:
@@ -87,64 +121,84 @@ class Benchmark:
         scale: SandboxScale,
         work_dir: Path = DEFAULT_WORK_DIR,
         echo: Callable[[str], None] = print,
+        pycache_dir: Path = DEFAULT_WORK_DIR / "pycache",
+        quick: bool = False,
     ) -> None:
+        """`quick` (for tests): no warm-up and no no-change rerun; timings then mean little."""
         self.scale = scale
+        self.quick = quick
         self.work_dir = work_dir
         self.echo = echo
-        self.env = child_environment(work_dir)
+        self.env = child_environment(pycache_dir)
         self.logs = work_dir / "logs"
         self.sync_database = work_dir / "sync" / "goalsync.duckdb"
         # the same file name as the sync's: compiled SQL names the database by it
         self.floor_database = work_dir / "floor" / "goalsync.duckdb"
-
-    def _prepare(self) -> None:
-        for name in ("logs", "sync", "floor"):
-            shutil.rmtree(self.work_dir / name, ignore_errors=True)
-            (self.work_dir / name).mkdir(parents=True)
-
-    def _untimed(self, command: list[str], what: str) -> str:
-        done = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
-            raise RuntimeError(f"{what} failed:\n" + "\n".join(tail))
-        return done.stdout
+        self.floor_target = work_dir / "floor" / "dbt-target"
 
     def run(self) -> BenchmarkResult:
-        self._prepare()
-        self.echo("warm-up: importing goalsync once so every measured process starts warm")
-        self._untimed(
-            _python("-c", "import goalsync.cli, goalsync.engine, benchmarks.sync_details"),
-            "warm-up",
-        )
+        for name in ("logs", "sync", "floor", "artifacts"):
+            shutil.rmtree(self.work_dir / name, ignore_errors=True)
+            (self.work_dir / name).mkdir(parents=True)
+        if not self.quick:
+            self.echo("warm-up (untimed): importing goalsync once")
+            self._untimed(
+                _python("-c", "import goalsync.cli, goalsync.engine, benchmarks.sync_details")
+            )
         self.echo(
             f"sandbox: {self.scale.kpis:,} KPIs, {self.scale.value_drivers:,} value drivers, "
             f"{self.scale.documents:,} documents"
         )
         with SandboxProcess(scale=self.scale) as sandbox:
             self.sandbox = sandbox
-            measurements = {FLOOR: self._floor()}
-            measurements[FULL_SYNC] = self._sync(FULL_SYNC)
-            measurements[NO_CHANGE] = self._sync(NO_CHANGE)
-            mutation = sandbox.mutate()
-            self.echo(
-                "sandbox mutation: "
-                + ", ".join(
-                    f"{len(ids)} {endpoint} {action}"
-                    for action in ("updated", "deleted", "added")
-                    for endpoint, ids in mutation[action].items()
-                )
-            )
-            measurements[CHANGED] = self._sync(CHANGED)
+            syncs = [self._sync(FULL_SYNC)]
+            if not self.quick:
+                syncs.append(self._sync(NO_CHANGE))
+            self._mutate()
+            syncs.append(self._sync(CHANGED))
+            # last, so the floor's goals must equal the incremental rerun's, row for row
+            floor = self._floor(self._floor_manifest(syncs[0]))
+        measurements = {
+            sync.name: self._measurement(sync, details)
+            for sync, details in zip(syncs, self._details(syncs), strict=True)
+        }
+        measurements = {FLOOR: floor, **measurements}
         return BenchmarkResult(self.scale, measurements, self._problems(measurements))
+
+    def _untimed(self, *commands: list[str]) -> None:
+        """Run the commands side by side; raise if one fails."""
+        logs = [self.logs / f"untimed-{n}.log" for n in range(len(commands))]
+        processes = []
+        for command, log in zip(commands, logs, strict=True):
+            with log.open("wb") as output:
+                processes.append(
+                    subprocess.Popen(
+                        command, cwd=PROJECT_ROOT, env=self.env, stdout=output, stderr=output
+                    )
+                )
+        for process, command, log in zip(processes, commands, logs, strict=True):
+            if process.wait() != 0:
+                tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+                raise RuntimeError(f"{' '.join(command[1:])} failed:\n" + "\n".join(tail))
 
     def _served(self) -> tuple[int, float]:
         stats = self.sandbox.stats()
         return sum(stats["rows_served"].values()), stats["server_cpu_seconds"]
 
-    def _floor(self) -> Measurement:
-        target = self.work_dir / "floor" / "dbt-target"
+    def _mutate(self) -> None:
+        mutation = self.sandbox.mutate()
+        changes = [
+            f"{len(ids)} {endpoint} {action}"
+            for action in ("updated", "deleted", "added")
+            for endpoint, ids in mutation[action].items()
+        ]
+        self.echo("sandbox mutation: " + ", ".join(changes))
+
+    def _floor_manifest(self, full_sync: _SyncRun) -> Path:
+        """The job's models compiled to full SQL: the full sync's own, else compiled anew."""
+        manifest = full_sync.artifacts / "manifest.json"
+        if _compiled_by(manifest, full_sync.artifacts / "run_results.json", full_sync.run):
+            return manifest
         self.echo("floor: compiling the job's dbt models (untimed)")
         self._untimed(
             _python(
@@ -152,12 +206,14 @@ class Benchmark:
                 "benchmarks.floor",
                 "compile",
                 "--database",
-                str(self.floor_database),
+                str(self.sync_database),
                 "--target-path",
-                str(target),
-            ),
-            "dbt compile for the floor",
+                str(self.floor_target),
+            )
         )
+        return self.floor_target / "manifest.json"
+
+    def _floor(self, manifest: Path) -> Measurement:
         self.echo("floor: fetch, read_json, SQL")
         log = self.logs / "floor.log"
         served_before, cpu_before = self._served()
@@ -171,7 +227,7 @@ class Benchmark:
                 "--database",
                 str(self.floor_database),
                 "--manifest",
-                str(target / "manifest.json"),
+                str(manifest),
                 "--dump-dir",
                 str(self.work_dir / "floor" / "pages"),
             ),
@@ -182,8 +238,8 @@ class Benchmark:
         )
         _check(run, log, "the floor")
         served_after, cpu_after = self._served()
-        floor = _last_json_line(log)
         shutil.rmtree(self.work_dir / "floor" / "pages", ignore_errors=True)
+        floor = json.loads(log.read_text().strip().splitlines()[-1])
         stages = {
             "fetch+extract": floor["fetch_seconds"],
             "load": floor["load_seconds"],
@@ -199,24 +255,41 @@ class Benchmark:
             details=floor,
         )
 
-    def _sync(self, name: str) -> Measurement:
+    def _sync(self, name: str) -> _SyncRun:
         self.echo(f"{name}: orchestrate.py run")
         env = self.env | {
             "GOALSYNC_DUCKDB_PATH": str(self.sync_database),
             "SOURCES__ECOSYSTEMS__ACCESS_TOKEN": self.sandbox.token,
             "SOURCES__ECOSYSTEMS__BASE_URL": self.sandbox.base_url,
         }
-        log = self.logs / f"{name.replace(' ', '-').replace('%', '')}.log"
+        slug = name.replace(" ", "-").replace("%", "")
+        log = self.logs / f"{slug}.log"
         served_before, cpu_before = self._served()
         run = run_measured(_python("orchestrate.py", "run"), env, PROJECT_ROOT, log)
         _check(run, log, f"the {name}")
         served_after, cpu_after = self._served()
-        details = json.loads(
-            self._untimed(
-                _python("-m", "benchmarks.sync_details", "--database", str(self.sync_database)),
-                "reading the sync's details",
-            ).strip()
+        # dlt keeps only its last trace and dbt its last results: keep this run's
+        artifacts = self.work_dir / "artifacts" / slug
+        artifacts.mkdir()
+        for trace in pipelines_dir(self.sync_database).glob("*/trace.pickle"):
+            shutil.copy(trace, artifacts / "trace.pickle")
+        for artifact in ("run_results.json", "manifest.json"):
+            if (DBT_PROJECT_DIR / "target" / artifact).exists():
+                shutil.copy2(DBT_PROJECT_DIR / "target" / artifact, artifacts / artifact)
+        return _SyncRun(name, run, served_after - served_before, cpu_after - cpu_before, artifacts)
+
+    def _details(self, syncs: list[_SyncRun]) -> list[dict[str, Any]]:
+        command = _python("-m", "benchmarks.sync_details", "--database", str(self.sync_database))
+        for sync in syncs:
+            command += ["--artifacts", str(sync.artifacts)]
+        done = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, check=False
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"reading the syncs' details failed:\n{done.stderr[-2000:]}")
+        return json.loads(done.stdout)
+
+    def _measurement(self, sync: _SyncRun, details: dict[str, Any]) -> Measurement:
         steps, recorded = details["dlt_steps"], details["stages"]
         stages = {
             "fetch+extract": steps.get("extract", 0.0),
@@ -226,21 +299,20 @@ class Benchmark:
             "activity": recorded.get("activity", 0.0),
         }
         # dlt's pipeline work outside its three steps (state, schema) counts as extraction
-        stages["fetch+extract"] += max(
-            0.0, recorded.get("extract", 0.0) - sum(steps.get(s, 0.0) for s in steps)
-        )
+        stages["fetch+extract"] += max(0.0, recorded.get("extract", 0.0) - sum(steps.values()))
+        details["peak_stage"] = _stage_at(sync.run.peak_at, details["stage_spans"])
         return Measurement(
-            name,
-            run,
+            sync.name,
+            sync.run,
             stages,
             records=details["rows_read"],
-            served=served_after - served_before,
-            server_cpu_seconds=cpu_after - cpu_before,
+            served=sync.served,
+            server_cpu_seconds=sync.server_cpu_seconds,
             details=details,
         )
 
     def _problems(self, measurements: dict[str, Measurement]) -> list[str]:
-        """Numbers that must agree: rows counted = rows served, the floor's goals = the sync's."""
+        """What must agree: rows counted = rows served; the floor's goals = the last sync's."""
         problems = []
         for measurement in measurements.values():
             if measurement.records != measurement.served:
@@ -248,17 +320,18 @@ class Benchmark:
                     f"{measurement.name}: counted {measurement.records} records, "
                     f"the sandbox served {measurement.served}"
                 )
-        floor, full = measurements[FLOOR].details, measurements[FULL_SYNC].details
-        if (floor["goals"], floor["goals_fingerprint"]) != (
-            full["goals"],
-            full["goals_fingerprint"],
-        ):
-            problems.append(
-                f"customer_goals differ: the floor made {floor['goals']} rows, "
-                f"the full sync {full['goals']} (or their contents differ)"
-            )
-        for name in (FULL_SYNC, NO_CHANGE, CHANGED):
+        for name in [name for name in SYNCS if name in measurements]:
             status = measurements[name].details["status"]
             if status not in ("Success", "Partial Success"):
                 problems.append(f"{name}: the job ended {status}")
+        floor, last = measurements[FLOOR].details, measurements[CHANGED].details["final"]
+        for rows, table in (("goals", "customer_goals"), ("errors", "customer_goals_errors")):
+            if (floor[rows], floor[f"{rows}_fingerprint"]) != (
+                last[rows],
+                last[f"{rows}_fingerprint"],
+            ):
+                problems.append(
+                    f"{table} differ: the floor built {floor[rows]} rows, the syncs "
+                    f"{last[rows]} (or as many with other contents)"
+                )
         return problems

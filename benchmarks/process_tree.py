@@ -1,7 +1,6 @@
 """Peak resident memory of a process tree, sampled from /proc while commands run."""
 
 import os
-import resource
 import subprocess
 import threading
 import time
@@ -59,6 +58,7 @@ class TreeMemorySampler:
         self.root = root or os.getpid()
         self.interval = interval
         self.peak_bytes = 0
+        self.peak_at = time.time()  # when the whole tree peaked (epoch seconds)
         self.peak_by_root: dict[int, int] = {}
         self.watched: list[int] = []
         self._stop = threading.Event()
@@ -69,7 +69,9 @@ class TreeMemorySampler:
         self.watched.append(pid)
 
     def _sample(self) -> None:
-        self.peak_bytes = max(self.peak_bytes, tree_rss_bytes(self.root))
+        total = tree_rss_bytes(self.root)
+        if total > self.peak_bytes:
+            self.peak_bytes, self.peak_at = total, time.time()
         for pid in self.watched:
             self.peak_by_root[pid] = max(self.peak_by_root.get(pid, 0), tree_rss_bytes(pid))
 
@@ -94,6 +96,8 @@ class CommandRun:
     peak_tree_bytes: int  # the whole tree: this process, the sandbox, the command and its children
     peak_command_bytes: int  # the command and its children only
     max_rss_bytes: int  # the kernel's figure for the command's largest process
+    peak_at: float  # epoch seconds of the whole tree's peak
+    started_at: float  # epoch seconds
 
 
 def run_measured(
@@ -101,6 +105,7 @@ def run_measured(
 ) -> CommandRun:
     """Run `command` to completion with its output in `log`; time it and sample memory."""
     with log.open("wb") as output, TreeMemorySampler() as sampler:
+        started_at = time.time()
         started = time.perf_counter()
         process = subprocess.Popen(
             list(command), cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=output, stderr=output
@@ -119,9 +124,6 @@ def run_measured(
         peak_tree_bytes=sampler.peak_bytes,
         peak_command_bytes=sampler.peak_by_root.get(process.pid, 0),
         max_rss_bytes=usage.ru_maxrss * 1024,
+        peak_at=sampler.peak_at,
+        started_at=started_at,
     )
-
-
-def children_max_rss_bytes() -> int:
-    """The largest RSS any finished child of this process reached (kernel accounting)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024

@@ -5,12 +5,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .paths import DBT_PROJECT_DIR, DUCKDB_PATH_ENV
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
 
 
 @dataclass
@@ -50,7 +51,10 @@ def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[
     return list(table.column_names), [tuple(row) for row in table.rows]
 
 
-def _invoke(args: Sequence[str], database: Path, callbacks: list) -> dbtRunnerResult:
+def _invoke(args: Sequence[str], database: Path, callbacks: list) -> "dbtRunnerResult":
+    # imported here: dbt takes seconds to import, and most commands never call it
+    from dbt.cli.main import dbtRunner
+
     previous = os.environ.get(DUCKDB_PATH_ENV)
     os.environ[DUCKDB_PATH_ENV] = str(database)
     try:
@@ -73,7 +77,7 @@ def _invoke(args: Sequence[str], database: Path, callbacks: list) -> dbtRunnerRe
             os.environ[DUCKDB_PATH_ENV] = previous
 
 
-def _outcome(command: str, result: dbtRunnerResult) -> DbtOutcome:
+def _outcome(command: str, result: "dbtRunnerResult") -> DbtOutcome:
     if result.exception is not None:
         return DbtOutcome(False, f"dbt could not run: {_first_line(result.exception)}")
     node_results = list(getattr(result.result, "results", None) or [])

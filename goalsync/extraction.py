@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 class ExtractionError(Exception):
-    """The extraction failed; nothing was loaded and the cursor did not move."""
+    """The extraction failed; the cursor did not move, so the next run reads it all again."""
 
 
 @dataclass
@@ -65,7 +65,7 @@ def run_extraction(
 ) -> ExtractionResult:
     """Extract the given resources incrementally and merge them into `ecosystems_raw`.
 
-    All or nothing: on failure no record is loaded and the cursor does not move.
+    Loads only after every page was read; the cursor moves only with a completed load.
     """
     database.parent.mkdir(parents=True, exist_ok=True)
     _forget_local_state_without_data(database)
@@ -105,6 +105,7 @@ def _finish_interrupted_load(database: Path) -> dlt.Pipeline:
     dropped records are read again, and merge on id keeps any that were half loaded once.
     """
     pipeline = make_pipeline(database)
+    _drop_partial_extractions(pipeline)
     if not pipeline.has_pending_data:
         return pipeline
     try:
@@ -120,6 +121,21 @@ def _finish_interrupted_load(database: Path) -> dlt.Pipeline:
         )
     shutil.rmtree(pipelines_dir(database), ignore_errors=True)
     return make_pipeline(database)
+
+
+def _drop_partial_extractions(pipeline: dlt.Pipeline) -> None:
+    """A run killed while extracting leaves its unfinished package in a folder of its own.
+
+    dlt never lists it as pending; the cursor did not move, so its records are read again.
+    Under the run lock no other extraction can be writing there.
+    """
+    normalize = Path(pipeline.working_dir) / "normalize"
+    if not normalize.is_dir():
+        return
+    for folder in normalize.iterdir():
+        if folder.is_dir() and folder.name != "extracted":
+            shutil.rmtree(folder, ignore_errors=True)
+            logger.info("dropped the unfinished extraction of an interrupted run")
 
 
 def _page_counter(resource: str, result: ExtractionResult, on_progress: ProgressCallback | None):

@@ -65,7 +65,7 @@ def _open_failure(database: Path, error: duckdb.Error) -> Exception:
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     lowered = text.lower()
     if "lock" in lowered:
-        holder = _lock_holder(database) or "another process"
+        holder = _lock_holder(database) or f"another process ({text})"
         return DatabaseBusy(
             f"the database {database} is in use by {holder}: wait for it to finish, then run again"
         )

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import os
 import shutil
+import time
 import zlib
 from base64 import b64decode
 from collections.abc import Iterator
@@ -135,7 +136,31 @@ def pending_packages(database: Path) -> list[str]:
     """Load packages dlt extracted or normalized but did not finish loading."""
     root = pipelines_dir(database) / PIPELINE
     folders = [root / "normalize" / "extracted", root / "load" / "normalized"]
-    return sorted(p.name for folder in folders if folder.is_dir() for p in folder.iterdir())
+    # a kill in the middle of one of dlt's atomic writes may leave an empty temporary file
+    return sorted(
+        p.name for folder in folders if folder.is_dir() for p in folder.iterdir() if p.is_dir()
+    )
+
+
+def partial_extractions(database: Path) -> list[str]:
+    """Unfinished extractions of killed runs (dlt keeps each in a folder of its own)."""
+    root = pipelines_dir(database) / PIPELINE / "normalize"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "extracted")
+
+
+def first_completed_load_job(database: Path, timeout: float = 30) -> str:
+    """Wait until a load job of a pending package is done (the load is half way)."""
+    root = pipelines_dir(database) / PIPELINE / "load" / "normalized"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for package in root.glob("*/completed_jobs"):
+            jobs = [job.name for job in package.iterdir()]
+            if jobs:
+                return jobs[0]
+        time.sleep(0.002)
+    raise AssertionError("no load job completed")
 
 
 def mutated_sandbox(rounds: int, token: str = TOKEN, **options) -> SandboxServer:
@@ -161,23 +186,20 @@ def copy_database(source: Path, target: Path) -> Path:
     return target
 
 
-def text_columns(database: Path) -> list[tuple[str, str, str]]:
-    return query(
-        database,
-        """select table_schema, table_name, column_name from information_schema.columns
-           where data_type in ('VARCHAR', 'JSON')""",
-    )
-
-
 def tables_containing(database: Path, needle: str) -> list[str]:
-    """Every text column of every table that holds `needle` (compression hides it from grep)."""
+    """Every table whose text holds `needle` (DuckDB compresses strings: grep cannot see)."""
     found = []
-    for schema, table, column in text_columns(database):
-        hits = query(
-            database,
-            f'select count(*) from "{schema}"."{table}" where contains("{column}", ?)',
-            [needle],
-        )[0][0]
-        if hits:
-            found.append(f"{schema}.{table}.{column}")
+    with duckdb.connect(str(database)) as connection:
+        columns = connection.execute(
+            """select c.table_schema, c.table_name, list(c.column_name)
+               from information_schema.columns c
+               join information_schema.tables t using (table_schema, table_name)
+               where t.table_type = 'BASE TABLE' and c.data_type in ('VARCHAR', 'JSON')
+               group by all"""
+        ).fetchall()
+        for schema, table, names in columns:
+            holds = " or ".join(f'contains("{name}"::varchar, $needle)' for name in names)
+            sql = f'select count(*) from "{schema}"."{table}" where {holds}'
+            if connection.execute(sql, {"needle": needle}).fetchone()[0]:
+                found.append(f"{schema}.{table}")
     return found

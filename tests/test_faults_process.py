@@ -20,8 +20,10 @@ from faults_support import (
     TOKEN,
     clean_run,
     copy_database,
+    first_completed_load_job,
     goals,
     mutated_sandbox,
+    partial_extractions,
     pending_packages,
     query,
     raw_tables,
@@ -77,6 +79,9 @@ class Orchestrate:
                 raise AssertionError(f"exited before {pattern!r}:\n{self.output}")
             if re.search(pattern, line):
                 return line
+
+    def seen(self, pattern: str) -> bool:
+        return any(re.search(pattern, line) for line in list(self.lines))
 
     def signal(self, signum: int) -> None:
         os.kill(self.process.pid, signum)
@@ -139,6 +144,9 @@ def test_a_second_run_waits_a_bounded_time_then_names_the_run_holding_the_databa
     # a second process waits for the lock (the one that will recover, see the next tests)
     waiting = children["load"] = Orchestrate(env_for(database, sandbox))
     waiting.wait_for(r"goalsync manual run of chain 'CS Goal Sync' \(pid \d+.*waiting up to 10s")
+    # paused, its 10 s wait cannot run out before we kill the first run; once resumed it
+    # tries the lock before it looks at the clock
+    waiting.signal(signal.SIGSTOP)
 
     # a third one, in this process, gives up after its bounded wait and names the holder
     monkeypatch.setattr(cli, "RUN_LOCK_WAIT_SECONDS", 1.0)
@@ -159,11 +167,11 @@ def test_kill_9_during_extraction_leaves_the_database_as_it_was(
     sandbox, database, baseline, children
 ):
     first, waiting = children["extraction"], children["load"]
-    waiting.signal(signal.SIGSTOP)  # keeps it from taking the database while we look
-    first.kill()
+    first.kill()  # the waiting run is paused: it cannot take the database while we look
     assert snapshot(database) == baseline  # raw tables, goals, cursor state
     assert runs(database)[-1][1] == "Running"  # the killed run's row, closed by the next run
     assert pending_packages(database) == []
+    assert partial_extractions(database)  # what it had extracted, never loaded
     assert TOKEN not in first.output
     waiting.signal(signal.SIGCONT)
 
@@ -173,10 +181,20 @@ def test_kill_9_during_the_load_leaves_a_package_the_next_run_completes(
 ):
     loading = children["load"]
     dbt_victim = children["dbt"] = Orchestrate(env_for(database, sandbox))
-    loading.wait_for(r"loading \d+ records into ecosystems_raw")
+    paused = False
+    deadline = time.monotonic() + 120
+    while not loading.seen(r"loading \d+ records into ecosystems_raw"):
+        assert time.monotonic() < deadline and loading.process.poll() is None, loading.output
+        if not paused and dbt_victim.seen(r"holds the database; waiting up to"):
+            dbt_victim.signal(signal.SIGSTOP)  # its bounded wait must not run out meanwhile
+            paused = True
+        time.sleep(0.005)
+    first_completed_load_job(database)
+    dbt_victim.signal(signal.SIGSTOP)  # before the kill, so it cannot take the database yet
     loading.kill()
-    dbt_victim.signal(signal.SIGSTOP)
     assert pending_packages(database), "the kill came after the load finished"
+    assert partial_extractions(database) == []  # dropped by this run before it extracted
+    assert "dropped the unfinished extraction of an interrupted run" in loading.output
     statuses = runs(database)
     assert statuses[-2][1:] == ("Failed", INTERRUPTED)  # the run killed in extraction
     assert statuses[-1][1] == "Running"

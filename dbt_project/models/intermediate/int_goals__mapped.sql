@@ -1,8 +1,17 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ start_incremental_rebuild('value_driver_id', 'affected_goal_value_drivers') }}",
+    post_hook="{{ finish_incremental_rebuild() }}",
+) }}
+-- depends_on: {{ ref('stg_ecosystems__record_loads') }}
+
 with
 
 goals as (
 
     select * from {{ ref('int_goals__joined') }}
+    where {{ incremental_rebuild_filter('value_driver_id') }}
 
 ),
 

@@ -1,10 +1,17 @@
-{{ config(materialized="table") }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ start_incremental_rebuild('kpi_id', 'affected_kpis') }}",
+    post_hook="{{ finish_incremental_rebuild() }}",
+) }}
+-- depends_on: {{ ref('stg_ecosystems__record_loads') }}
 
 with
 
 kpis as (
 
     select * from {{ ref('int_kpis__live') }}
+    where {{ incremental_rebuild_filter('kpi_id') }}
 
 ),
 
