@@ -6,24 +6,9 @@ source as (
 
 ),
 
-versions as (
-
-    -- Defensive: the loader merges on id, but a replayed load must not duplicate a KPI.
-    -- On an updated_at tie the tombstone wins: a deletion is final.
-    select
-        *,
-        row_number() over (
-            partition by id
-            order by updated_at desc nulls last, deleted_at desc nulls last
-        ) as version_rank
-
-    from source
-
-),
-
 latest_versions as (
 
-    select * from versions where version_rank = 1
+    {{ latest_record_versions('source') }}
 
 ),
 
