@@ -79,7 +79,11 @@ def run_target(
 ) -> list[JobRunResult]:
     """Run a chain or a job with the database held for the whole run."""
     config = load_jobs_config()
-    config.chain(name) if kind == "chain" else config.job(name)
+    # an unknown name fails here, before the lock is taken or the sandbox started
+    if kind == "chain":
+        config.chain(name)
+    else:
+        config.job(name)
     check_seeds()  # a broken reference export stops the run before anything is touched
     database = duckdb_path()
     started = utc_now().strftime("%Y-%m-%d %H:%M:%S UTC")

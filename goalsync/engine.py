@@ -199,10 +199,11 @@ class Engine:
             "unit_test",
         ]
         outcome = run_dbt(command, self.database, self.reporter.model_finished)
-        if not outcome.success and writes_custom_object(job):
-            raise JobFailed(custom_jobs.explain_build_failure(outcome.message))
         if not outcome.success:
-            raise JobFailed(outcome.message)
+            custom = writes_custom_object(job)
+            raise JobFailed(
+                custom_jobs.explain_build_failure(outcome.message) if custom else outcome.message
+            )
 
     def _load(self, job: JobSpec) -> None:
         """Custom and company objects: the job's output rows go in by its operation."""
