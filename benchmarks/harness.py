@@ -274,8 +274,10 @@ class Benchmark:
         for trace in pipelines_dir(self.sync_database).glob("*/trace.pickle"):
             shutil.copy(trace, artifacts / "trace.pickle")
         for artifact in ("run_results.json", "manifest.json"):
-            if (DBT_PROJECT_DIR / "target" / artifact).exists():
-                shutil.copy2(DBT_PROJECT_DIR / "target" / artifact, artifacts / artifact)
+            written = DBT_PROJECT_DIR / "target" / artifact
+            # a run that skipped its dbt build leaves the previous build's files there
+            if written.exists() and written.stat().st_mtime >= run.started_at:
+                shutil.copy2(written, artifacts / artifact)
         return _SyncRun(name, run, served_after - served_before, cpu_after - cpu_before, artifacts)
 
     def _details(self, syncs: list[_SyncRun]) -> list[dict[str, Any]]:

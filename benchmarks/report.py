@@ -90,6 +90,8 @@ def targets(result: BenchmarkResult) -> list[tuple[str, str, str, bool]]:
 
 def profile_line(measurement: Measurement) -> str:
     nodes = measurement.details["dbt_nodes"]
+    if not nodes["count"]:
+        return f"- {measurement.name}: no dbt build (nothing changed since the last one)"
     slowest = ", ".join(f"{name} {seconds:.1f}" for name, seconds in nodes["slowest"])
     return (
         f"- {measurement.name}: {nodes['count']} nodes, {nodes['seconds']:.1f} s in all; "

@@ -27,6 +27,10 @@ ACTIVITY_DDL = (
         seconds double, detail varchar)""",
     """create table if not exists activity.notifications (
         run_id bigint, event varchar, recipients varchar, delivery varchar)""",
+    # per job, what its last successful dbt build read (see build_state.py)
+    """create table if not exists activity.build_state (
+        job_name varchar primary key, source_watermark varchar, inputs_fingerprint varchar,
+        built_at timestamp, run_id bigint)""",
 )
 
 INTERRUPTED = "interrupted: the process running it stopped before it finished"

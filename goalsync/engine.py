@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import activity, custom_jobs
+from . import activity, build_state, custom_jobs
 from .activity import ObjectCounts, RunOutcome, utc_now
 from .custom_jobs import DestinationError, writes_custom_object
 from .dbt import run_dbt
@@ -122,12 +122,10 @@ class Engine:
         return JobRunResult(run_id, job_name, "Skipped", reason)
 
     def _run_one(self, job: JobSpec, chain_name: str | None, trigger: str) -> JobRunResult:
-        destination = self._compared_table(job)
         with connect(self.database) as connection:
             run_id = activity.start_run(connection, job.name, chain_name, trigger)
-            snapshot_destination(connection, destination)
         try:
-            outcome = self._execute(job, run_id, destination)
+            outcome = self._execute(job, run_id)
         except (JobFailed, ExtractionError, ConfigError, DestinationError) as failure:
             outcome = RunOutcome(status="Failed", message=str(failure))
         except Exception as failure:  # a bug must still close the run, never leave it Running
@@ -150,16 +148,78 @@ class Engine:
             exclude=job.destination.compare_exclude,
         )
 
-    def _execute(self, job: JobSpec, run_id: int, destination: ComparedTable) -> RunOutcome:
+    def _execute(self, job: JobSpec, run_id: int) -> RunOutcome:
         if writes_custom_object(job):
             custom_jobs.check_destination(job, self.config)
+        destination = self._compared_table(job)
         extraction = self._timed(run_id, job, "extract", lambda: self._extract(job))
-        self._timed(run_id, job, "transform", lambda: self._transform(job))
+        unchanged_since = self._transform_unless_current(job, run_id, destination)
         if writes_custom_object(job):
             self._timed(run_id, job, "load", lambda: self._load(job))
         return self._timed(
-            run_id, job, "activity", lambda: self._account(job, run_id, destination, extraction)
+            run_id,
+            job,
+            "activity",
+            lambda: self._account(job, run_id, destination, extraction, unchanged_since),
         )
+
+    def _transform_unless_current(
+        self, job: JobSpec, run_id: int, destination: ComparedTable
+    ) -> int | None:
+        """Build the job's models, or skip when its last build read what a build reads now.
+
+        Returns the run of that last build when skipped. The destination is snapshotted here,
+        after extraction (which writes raw tables only), unless nothing can change it.
+        """
+        started = utc_now()
+        with connect(self.database) as connection:
+            inputs = build_state.current_inputs(connection, self.config.path)
+            unchanged_since = self._unchanged_since(connection, job, inputs)
+            if unchanged_since is None or writes_custom_object(job):
+                snapshot_destination(connection, destination)
+            if unchanged_since is None:
+                build_state.forget_build(connection, job.name)
+        if unchanged_since is None:
+            self._timed(run_id, job, "transform", lambda: self._transform(job))
+            with connect(self.database) as connection:
+                build_state.record_build(connection, job.name, inputs, run_id)
+            return None
+        skipped = f"skipped, nothing changed since run {unchanged_since}"
+        self.reporter.stage(job.name, f"transform: {skipped}")
+        with connect(self.database) as connection:
+            activity.record_stage(connection, run_id, "transform", started, utc_now(), skipped)
+        return unchanged_since
+
+    def _unchanged_since(
+        self, connection, job: JobSpec, inputs: build_state.BuildInputs
+    ) -> int | None:
+        """The run of the job's last build when a build now would write the same tables."""
+        last = build_state.last_build(connection, job.name)
+        if last is None or inputs.watermark is None or last.inputs != inputs:
+            return None
+        if not all(table_exists(connection, *relation) for relation in self._outputs(job)):
+            return None
+        if writes_custom_object(job):
+            # its models read what other jobs build (customer_goals): rebuilt since, build too
+            dbt_owned = [
+                name for name, other in self.config.jobs.items() if not writes_custom_object(other)
+            ]
+            upstream = build_state.latest_build_run(connection, dbt_owned)
+            if upstream is not None and upstream > last.run_id:
+                return None
+        return last.run_id
+
+    def _outputs(self, job: JobSpec) -> list[tuple[str, str]]:
+        """The relations a run reads after the transform: (schema, name)."""
+        outputs = [(DESTINATION_SCHEMA, job.destination.object_name)]
+        if writes_custom_object(job):
+            outputs.append((custom_jobs.MODELS_SCHEMA, job.model))
+        if job.errors_model:
+            outputs.append((self._errors_schema(job), job.errors_model))
+        return outputs
+
+    def _errors_schema(self, job: JobSpec) -> str:
+        return custom_jobs.MODELS_SCHEMA if writes_custom_object(job) else DESTINATION_SCHEMA
 
     def _timed(self, run_id: int, job: JobSpec, stage: str, work: Callable):
         self.reporter.stage(job.name, stage)
@@ -211,11 +271,19 @@ class Engine:
             custom_jobs.apply_destination(connection, job)
 
     def _account(
-        self, job: JobSpec, run_id: int, destination: ComparedTable, extraction: ExtractionResult
+        self,
+        job: JobSpec,
+        run_id: int,
+        destination: ComparedTable,
+        extraction: ExtractionResult,
+        unchanged_since: int | None,
     ) -> RunOutcome:
         rows_read = extraction.total_rows_read
         with connect(self.database) as connection:
-            inserted, updated, deleted = count_changes(connection, destination)
+            if unchanged_since is not None and not writes_custom_object(job):
+                inserted = updated = deleted = 0  # dbt did not run: nothing else writes it
+            else:
+                inserted, updated, deleted = count_changes(connection, destination)
             failed = self._copy_error_records(connection, job, run_id)
             failed += activity.record_source_problems(
                 connection, run_id, job.name, extraction.problems
@@ -228,10 +296,12 @@ class Engine:
         if failed:
             status = "Partial Success" if loaded else "Failed"
             message += f"; {failed} records rejected (see `orchestrate.py errors --run {run_id}`)"
+        if unchanged_since is not None:
+            message += f"; nothing changed since run {unchanged_since}, dbt build skipped"
         return RunOutcome(status=status, message=message, rows_read=rows_read, objects=[counts])
 
     def _copy_error_records(self, connection, job: JobSpec, run_id: int) -> int:
-        schema = custom_jobs.MODELS_SCHEMA if writes_custom_object(job) else DESTINATION_SCHEMA
+        schema = self._errors_schema(job)
         if not job.errors_model or not table_exists(connection, schema, job.errors_model):
             return 0
         connection.execute(

@@ -8,18 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dlt
-import pyarrow as pa
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from extract.ecosystems import (
     EcosystemsAPIError,
+    PageCallback,
     RecordProblem,
     RecordProblems,
     ecosystems_source,
 )
 
 from .paths import pipelines_dir
-from .warehouse import connect, table_exists
+from .warehouse import connect, memory_limit, table_exists
 
 PIPELINE_NAME = "goalsync_ecosystems"
 RAW_DATASET = "ecosystems_raw"
@@ -47,9 +48,11 @@ class ExtractionResult:
 
 def make_pipeline(database: Path) -> dlt.Pipeline:
     """The raw-data pipeline; its cursor state lives in the database, beside the data."""
+    credentials = DuckDbCredentials(str(database))
+    credentials.global_config = {"memory_limit": memory_limit()}
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(str(database)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=RAW_DATASET,
         pipelines_dir=str(pipelines_dir(database)),
     )
@@ -76,16 +79,16 @@ def run_extraction(
         base_url=base_url,
         resources=list(resources),
         record_problems=problems,
+        on_page=_page_counter(result, on_progress),
         **source_options,
     )
-    for name in resources:
-        source.resources[name].add_map(_page_counter(name, result, on_progress))
     try:
         pipeline = _finish_interrupted_load(database)
         pipeline.sync_destination()
         pipeline.extract(source, loader_file_format="parquet")
         pipeline.normalize()
-        logger.info(f"loading {result.total_rows_read} records into {RAW_DATASET}")
+        read = result.total_rows_read
+        logger.info(f"read {read} records; loading what is new into {RAW_DATASET}")
         pipeline.load()
     except PipelineStepFailed as failure:
         raise ExtractionError(_one_line_reason(failure, access_token)) from None
@@ -138,16 +141,14 @@ def _drop_partial_extractions(pipeline: dlt.Pipeline) -> None:
             logger.info("dropped the unfinished extraction of an interrupted run")
 
 
-def _page_counter(resource: str, result: ExtractionResult, on_progress: ProgressCallback | None):
-    pages = 0
+def _page_counter(result: ExtractionResult, on_progress: ProgressCallback | None) -> PageCallback:
+    pages: dict[str, int] = {}
 
-    def count(page: pa.Table) -> pa.Table:
-        nonlocal pages
-        pages += 1
-        result.rows_read[resource] += page.num_rows
+    def count(resource: str, records: int) -> None:
+        pages[resource] = pages.get(resource, 0) + 1
+        result.rows_read[resource] += records
         if on_progress is not None:
-            on_progress(resource, pages, result.rows_read[resource])
-        return page
+            on_progress(resource, pages[resource], result.rows_read[resource])
 
     return count
 

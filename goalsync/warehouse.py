@@ -14,6 +14,10 @@ from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+MEMORY_LIMIT_ENV = "GOALSYNC_DUCKDB_MEMORY_LIMIT"
+# DuckDB's own default is 80 % of the machine; past this it spills to a temp folder instead
+DEFAULT_MEMORY_LIMIT = "512MB"
+
 
 class DatabaseBusy(Exception):
     """Another process holds the database; the run did not start (exit status 1)."""
@@ -38,9 +42,25 @@ def connect(database: Path, must_exist: bool = False) -> Iterator[duckdb.DuckDBP
     except duckdb.Error as error:
         raise _open_failure(database, error) from None
     try:
+        apply_memory_limit(connection)
         yield connection
     finally:
         connection.close()
+
+
+def memory_limit() -> str:
+    """DuckDB's memory limit for every connection of a run: dlt's, dbt's and the orchestrator's."""
+    return os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+
+
+def apply_memory_limit(connection: duckdb.DuckDBPyConnection) -> None:
+    limit = memory_limit()
+    try:
+        connection.execute(f"set memory_limit = '{limit.replace(chr(39), '')}'")
+    except duckdb.Error:
+        raise ConfigError(
+            f"{MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory size: use e.g. 512MB or 2GB"
+        ) from None
 
 
 def _ensure_writable_folder(database: Path) -> None:

@@ -45,8 +45,17 @@ def register_empty(mock: requests_mock.Mocker, *endpoints: str) -> None:
         mock.get(list_url(endpoint), json=page([]))
 
 
-def extract_kpis(database: Path) -> None:
-    run_extraction(database, TOKEN, BASE_URL, resources=("kpis",), **FAST_RETRIES)
+def extract_kpis(database: Path, **options: object) -> dict[str, int]:
+    result = run_extraction(
+        database, TOKEN, BASE_URL, resources=("kpis",), **FAST_RETRIES, **options
+    )
+    return result.rows_read
+
+
+def load_ids(database: Path) -> dict[str, str]:
+    with duckdb.connect(str(database)) as connection:
+        rows = connection.execute("select id, _dlt_load_id from ecosystems_raw.kpis").fetchall()
+    return dict(rows)
 
 
 def raw_kpis(database: Path) -> list[tuple]:
@@ -96,12 +105,43 @@ def test_paginates_to_last_page_then_reads_incrementally_without_duplicates(tmp_
         )
         extract_kpis(database)
         since = mock.request_history[0].qs["updated_since"][0]
-    # the cursor is the newest instant seen (09:30Z, written as 10:30+01:00) minus the lag
-    assert since.upper().startswith("2026-03-01T09:25:00")
+    # the cursor is the newest instant seen (09:30Z, written as 10:30+01:00)
+    assert since.upper().startswith("2026-03-01T09:30:00")
     rows = raw_kpis(database)
     assert [r[0] for r in rows] == ["kpi_1", "kpi_2", "kpi_3"]
     assert rows[0][2] == 9.5e18
     assert rows[2][4] is True  # tombstone kept for dbt
+
+
+def test_a_rerun_drops_the_records_at_the_cursor_it_loaded_already(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    first = [kpi("kpi_1", "2026-03-01T09:00:00Z"), kpi("kpi_2", "2026-03-01T09:30:00Z")]
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=page(first))
+        extract_kpis(database)
+    loaded = load_ids(database)
+    with requests_mock.Mocker() as mock:
+        # `updated_since` is inclusive: the record at the cursor comes back, unchanged
+        mock.get(list_url("kpis"), json=page(first[1:]))
+        assert extract_kpis(database) == {"kpis": 1}
+    assert load_ids(database) == loaded  # nothing loaded again: no new load id on any row
+    with requests_mock.Mocker() as mock:
+        changed = kpi("kpi_3", "2026-03-01T09:30:00Z")  # new, at the same instant as kpi_2
+        mock.get(list_url("kpis"), json=page([first[1], changed]))
+        extract_kpis(database)
+    after = load_ids(database)
+    assert after["kpi_2"] == loaded["kpi_2"] and after["kpi_3"] != loaded["kpi_2"]
+
+
+def test_a_configured_lag_reads_that_window_before_the_cursor_again(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=page([kpi("kpi_1", "2026-03-01T09:30:00Z")]))
+        extract_kpis(database, incremental_lag_seconds=300)
+        mock.get(list_url("kpis"), json=page([kpi("kpi_1", "2026-03-01T09:30:00Z")]))
+        extract_kpis(database, incremental_lag_seconds=300)
+        since = mock.request_history[-1].qs["updated_since"][0]
+    assert since.upper().startswith("2026-03-01T09:25:00")
 
 
 def test_unknown_fields_and_wrong_types_do_not_break_the_load(tmp_path):
@@ -171,5 +211,5 @@ def test_failure_on_a_later_page_keeps_previous_data_and_cursor(tmp_path):
         mock.get(list_url("kpis"), json=page([]))
         extract_kpis(database)
         assert (
-            mock.request_history[0].qs["updated_since"][0].upper().startswith("2026-03-01T08:55:00")
+            mock.request_history[0].qs["updated_since"][0].upper().startswith("2026-03-01T09:00:00")
         )

@@ -183,7 +183,7 @@ def test_kill_9_during_the_load_leaves_a_package_the_next_run_completes(
     dbt_victim = children["dbt"] = Orchestrate(env_for(database, sandbox))
     paused = False
     deadline = time.monotonic() + 120
-    while not loading.seen(r"loading \d+ records into ecosystems_raw"):
+    while not loading.seen(r"read \d+ records; loading what is new into ecosystems_raw"):
         assert time.monotonic() < deadline and loading.process.poll() is None, loading.output
         if not paused and dbt_victim.seen(r"holds the database; waiting up to"):
             dbt_victim.signal(signal.SIGSTOP)  # its bounded wait must not run out meanwhile

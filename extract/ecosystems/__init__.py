@@ -1,6 +1,6 @@
 """dlt source for the Ecosystems REST API: documents, value drivers and KPIs."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +18,13 @@ from .helpers import (
 )
 from .settings import ENDPOINTS_BY_NAME, EndpointSpec
 
+PageCallback = Callable[[str, int], None]
+"""Told (resource, records in the page) as each page arrives, before any deduplication."""
+
 __all__ = [
     "EcosystemsAPIError",
     "EcosystemsClient",
+    "PageCallback",
     "RecordProblem",
     "RecordProblems",
     "ecosystems_source",
@@ -37,22 +41,38 @@ def ecosystems_source(
     max_attempts: int = settings.REQUEST_MAX_ATTEMPTS,
     backoff_factor: float = settings.REQUEST_BACKOFF_FACTOR,
     max_retry_delay: float = settings.REQUEST_MAX_RETRY_DELAY_SECONDS,
+    incremental_lag_seconds: float = settings.INCREMENTAL_LAG_SECONDS,
     record_problems: RecordProblems | None = None,
+    on_page: PageCallback | None = None,
 ) -> list[DltResource]:
     """Documents, value drivers and KPIs, incremental on `updated_at`, merged on `id`.
 
-    Records that cannot be loaded exactly as received are told to `record_problems`.
+    Records that cannot be loaded exactly as received are told to `record_problems`;
+    `on_page` hears of each page as it arrives (pages reach dlt in batches).
+    `incremental_lag_seconds` re-reads that window before the cursor on every run, for an
+    API that commits records late (set `sources.ecosystems.incremental_lag_seconds`).
     """
-    client = EcosystemsClient(
-        base_url,
-        access_token,
-        request_timeout=request_timeout,
-        max_attempts=max_attempts,
-        backoff_factor=backoff_factor,
-        max_retry_delay=max_retry_delay,
-    )
+
+    def new_client() -> EcosystemsClient:
+        # one per resource: the resources are read in parallel, each says what it reads
+        return EcosystemsClient(
+            base_url,
+            access_token,
+            request_timeout=request_timeout,
+            max_attempts=max_attempts,
+            backoff_factor=backoff_factor,
+            max_retry_delay=max_retry_delay,
+        )
+
     return [
-        _endpoint_resource(client, ENDPOINTS_BY_NAME[name], page_size, record_problems)
+        _endpoint_resource(
+            new_client(),
+            ENDPOINTS_BY_NAME[name],
+            page_size,
+            incremental_lag_seconds,
+            record_problems,
+            on_page,
+        )
         for name in resources
     ]
 
@@ -61,28 +81,41 @@ def _endpoint_resource(
     client: EcosystemsClient,
     endpoint: EndpointSpec,
     page_size: int,
+    lag_seconds: float,
     record_problems: RecordProblems | None,
+    on_page: PageCallback | None,
 ):
     @dlt.resource(
         name=endpoint.name,
         write_disposition="merge",
         primary_key="id",
+        parallelized=True,
         # a record edited while its listing is read can arrive twice: the newest version wins
         columns={"updated_at": {"dedup_sort": "desc"}},
     )
     def list_records(
         updated_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(
             "updated_at",
-            lag=settings.INCREMENTAL_LAG_SECONDS,
+            # without a lag dlt drops the records at the cursor that it loaded last time,
+            # so a rerun with nothing new loads nothing; with one, merge on id dedupes
+            lag=lag_seconds or None,
             on_cursor_value_missing="include",
         ),
     ) -> Iterator[pa.Table]:
         params: dict[str, Any] = {"limit": page_size}
         if updated_at.start_value is not None:
             params["updated_since"] = _iso_utc(updated_at.start_value)
+        batch: list[pa.Table] = []
         for records in client.iter_pages(endpoint.path, params):
+            if on_page is not None:
+                on_page(endpoint.name, len(records))
             if records:
-                yield records_to_table(records, endpoint, record_problems)
+                batch.append(records_to_table(records, endpoint, record_problems))
+            if sum(map(len, batch)) >= settings.ROWS_PER_BATCH:
+                yield pa.concat_tables(batch)
+                batch = []
+        if batch:
+            yield pa.concat_tables(batch)
 
     return list_records
 

@@ -6,9 +6,12 @@ import pyarrow as pa
 
 DEFAULT_BASE_URL = "https://api.ecosystems.io/v1"
 PAGE_SIZE = 1000
-# Records committed late on the server side can carry an `updated_at` slightly older than
-# the newest one already seen; re-reading this window (merge dedupes it) never skips them.
-INCREMENTAL_LAG_SECONDS = 300
+# pages go to dlt in tables of about this many rows: dlt's cost per table is fixed
+ROWS_PER_BATCH = 10_000
+# The contract's `updated_since` is inclusive and listings are ordered by `updated_at`, so
+# the cursor needs no lag. An API that commits records late (an `updated_at` older than the
+# newest one already served) needs one: records in that window are read again every run.
+INCREMENTAL_LAG_SECONDS = 0.0
 
 REQUEST_TIMEOUT_SECONDS = 60.0
 REQUEST_MAX_ATTEMPTS = 6  # the contract asks for at least 4 retries on 429/5xx
