@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dlt
+import pyarrow as pa
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -92,6 +93,9 @@ def run_extraction(
         pipeline.load()
     except PipelineStepFailed as failure:
         raise ExtractionError(_one_line_reason(failure, access_token)) from None
+    finally:
+        # Arrow keeps the pages' freed memory for reuse: hand it back before dbt runs here
+        pa.default_memory_pool().release_unused()
     result.problems = problems.items
     if result.problems:
         logger.info(
