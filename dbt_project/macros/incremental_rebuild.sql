@@ -109,6 +109,35 @@
 {%- endmacro %}
 
 
+{% macro incremental_rebuild_cte() -%}
+    {#-
+        Between `name as` and `(` of the CTE that filters a view to the keys being rebuilt:
+        the CTE is evaluated on its own first. Otherwise DuckDB applies the key filter only
+        after joining every row of the view (a 1 % change at a million KPIs: 6.8 s → 1.6 s
+        for int_goals__mapped). Nothing when rebuilding every row.
+    -#}
+    {%- if incremental_watermark() is not none -%}
+        {{ return(adapter.dispatch('materialized_cte_keyword', 'goalsync')()) }}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+
+{% macro default__materialized_cte_keyword() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+
+{% macro duckdb__materialized_cte_keyword() -%}
+    {{ return('materialized') }}
+{%- endmacro %}
+
+
+{% macro postgres__materialized_cte_keyword() -%}
+    {{ return('materialized') }}
+{%- endmacro %}
+
+
 {% macro finish_incremental_rebuild() -%}
     {#- post_hook, in the model's transaction: the state moves only with the rows. -#}
     {%- set state = incremental_state_relation() -%}

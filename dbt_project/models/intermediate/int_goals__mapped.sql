@@ -8,7 +8,7 @@
 
 with
 
-goals as (
+goals as {{ incremental_rebuild_cte() }} (
 
     select * from {{ ref('int_goals__joined') }}
     where {{ incremental_rebuild_filter('value_driver_id') }}
