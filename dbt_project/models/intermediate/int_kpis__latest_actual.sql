@@ -15,39 +15,11 @@ kpis as (
 
 ),
 
-actuals as (
-
-    -- One parse of the JSON array per KPI into typed entries, kept as a list (no unnest,
-    -- no window): at a million KPIs this is the costliest step of the job.
-    select
-        kpis.kpi_id,
-        list_filter(
-            list_transform(
-                from_json(kpis.actuals, '[{"measured_on": "VARCHAR", "value": "VARCHAR"}]'),
-                lambda actual, actual_position: {
-                    'measured_on': {{ try_cast('actual.measured_on', 'timestamp with time zone') }},
-                    'actual_position': actual_position,
-                    'measured_on_text': actual.measured_on,
-                    'value_text': actual.value
-                }
-            ),
-            lambda actual: actual.measured_on is not null
-        ) as dated_actuals
-
-    from kpis
-
-),
-
 latest_actuals as (
 
     -- Actuals arrive unsorted: latest instant first; on a tie the entry that comes last
     -- in the array wins (the later-recorded correction). Undated entries cannot be latest.
-    -- The largest (measured_on, actual_position) pair is exactly that entry.
-    select
-        kpi_id,
-        list_max(dated_actuals) as latest_actual
-
-    from actuals
+    {{ latest_dated_entries('kpis', 'kpi_id', 'actuals') }}
 
 ),
 
@@ -55,8 +27,8 @@ final as (
 
     select
         kpi_id,
-        latest_actual.measured_on_text as latest_measured_on,
-        {{ try_cast('latest_actual.value_text', 'double precision') }} as latest_actual_value
+        latest_measured_on,
+        {{ try_cast('latest_value_text', 'double precision') }} as latest_actual_value
 
     from latest_actuals
 
