@@ -72,6 +72,11 @@ def goals(database: Path) -> list[tuple]:
     return query(database, "select * from gainsight.customer_goals order by goal_key")
 
 
+def goals_by_key(database: Path) -> dict[str, tuple]:
+    rows = query(database, "select goal_key, * exclude (goal_key) from gainsight.customer_goals")
+    return {row[0]: row[1:] for row in rows}
+
+
 def goal_errors(database: Path) -> list[tuple]:
     return query(database, "select * from gainsight.customer_goals_errors order by record_key")
 

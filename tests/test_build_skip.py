@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import duckdb
 import pytest
+from faults_support import goals_by_key, query
 
 from extract.sandbox import SandboxServer
 from extract.sandbox.data import SandboxScale
@@ -79,16 +80,6 @@ def reporter() -> RecordingReporter:
 def engine(database, sandbox, reporter) -> Engine:
     source = SimpleNamespace(base_url=sandbox.base_url, access_token=sandbox.token)
     return Engine(database, load_jobs_config(), source, reporter)
-
-
-def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(database)) as connection:
-        return connection.execute(sql, params or []).fetchall()
-
-
-def goals_by_key(database: Path) -> dict[str, tuple]:
-    rows = query(database, f"select goal_key, * exclude (goal_key) from {GOALS}")
-    return {row[0]: row[1:] for row in rows}
 
 
 def stages(database: Path, run_id: int) -> list[tuple[str, str]]:

@@ -3,13 +3,11 @@
 import csv
 from pathlib import Path
 
-import duckdb
 import pytest
+from faults_support import goals_by_key, query
 
 from extract.sandbox import SandboxServer
 from goalsync import cli
-
-GOALS = "gainsight.customer_goals"
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +26,6 @@ def environment(monkeypatch, sandbox, database):
     monkeypatch.setenv("GOALSYNC_DUCKDB_PATH", str(database))
     monkeypatch.setenv("SOURCES__ECOSYSTEMS__ACCESS_TOKEN", sandbox.token)
     monkeypatch.setenv("SOURCES__ECOSYSTEMS__BASE_URL", sandbox.base_url)
-
-
-def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(database)) as connection:
-        return connection.execute(sql, params or []).fetchall()
-
-
-def goals_by_key(database: Path) -> dict[str, tuple]:
-    rows = query(database, f"select goal_key, * exclude (goal_key) from {GOALS}")
-    return {row[0]: row[1:] for row in rows}
 
 
 def last_run(database: Path) -> dict:
