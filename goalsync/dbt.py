@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .paths import DBT_PROJECT_DIR, DUCKDB_PATH_ENV
+from .warehouse import MEMORY_LIMIT_ENV, memory_limit
 
 if TYPE_CHECKING:
     from dbt.cli.main import dbtRunnerResult
@@ -55,8 +56,10 @@ def _invoke(args: Sequence[str], database: Path, callbacks: list) -> "dbtRunnerR
     # imported here: dbt takes seconds to import, and most commands never call it
     from dbt.cli.main import dbtRunner
 
-    previous = os.environ.get(DUCKDB_PATH_ENV)
-    os.environ[DUCKDB_PATH_ENV] = str(database)
+    # the profile reads both: dbt opens this database with the limit every connection has
+    settings = {DUCKDB_PATH_ENV: str(database), MEMORY_LIMIT_ENV: memory_limit()}
+    previous = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     try:
         return dbtRunner(callbacks=callbacks).invoke(
             [
@@ -71,10 +74,11 @@ def _invoke(args: Sequence[str], database: Path, callbacks: list) -> "dbtRunnerR
             ]
         )
     finally:
-        if previous is None:
-            os.environ.pop(DUCKDB_PATH_ENV, None)
-        else:
-            os.environ[DUCKDB_PATH_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _outcome(command: str, result: "dbtRunnerResult") -> DbtOutcome:
