@@ -91,7 +91,7 @@ def run_target(
     holder = f"goalsync {trigger} run of {kind} '{name}' (pid {os.getpid()}, started {started})"
     wait = RUN_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     # the objects of every import so far stay: the collector need not scan them again on each
-    # of the millions of records a sync parses (a third of JSON parsing time otherwise)
+    # of the millions of records a sync parses (about a quarter of JSON parsing time otherwise)
     gc.freeze()
     with progress_lines(), exclusive_run(database, holder, wait), source_settings() as source:
         engine = Engine(database, config, source, ConsoleReporter())

@@ -42,7 +42,7 @@ def connect(database: Path, must_exist: bool = False) -> Iterator[duckdb.DuckDBP
     except duckdb.Error as error:
         raise _open_failure(database, error) from None
     try:
-        apply_memory_limit(connection)
+        _apply_memory_limit(connection)
         yield connection
     finally:
         connection.close()
@@ -53,7 +53,7 @@ def memory_limit() -> str:
     return os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
 
 
-def apply_memory_limit(connection: duckdb.DuckDBPyConnection) -> None:
+def _apply_memory_limit(connection: duckdb.DuckDBPyConnection) -> None:
     limit = memory_limit()
     try:
         connection.execute(f"set memory_limit = '{limit.replace(chr(39), '')}'")
