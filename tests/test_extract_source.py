@@ -1,5 +1,6 @@
 """The Ecosystems dlt source against recorded-looking responses (requests-mock)."""
 
+import gc
 import re
 from pathlib import Path
 
@@ -213,3 +214,24 @@ def test_failure_on_a_later_page_keeps_previous_data_and_cursor(tmp_path):
         assert (
             mock.request_history[0].qs["updated_since"][0].upper().startswith("2026-03-01T09:00:00")
         )
+
+
+def test_the_garbage_collector_is_paused_only_while_pages_are_read(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    collector_on_during_pages = []
+
+    def answer(request, context):
+        collector_on_during_pages.append(gc.isenabled())
+        if len(collector_on_during_pages) == 1:
+            return page([kpi("kpi_1", "2026-03-01T09:00:00Z")])
+        context.status_code = 401
+        return {"error": {"code": "unauthorized", "message": "invalid token"}}
+
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=answer)
+        extract_kpis(database)
+        assert gc.isenabled()
+        with pytest.raises(ExtractionError):
+            extract_kpis(database)
+    assert collector_on_during_pages == [False, False]
+    assert gc.isenabled()

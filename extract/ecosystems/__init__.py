@@ -14,7 +14,7 @@ from .helpers import (
     EcosystemsClient,
     RecordProblem,
     RecordProblems,
-    records_to_table,
+    page_to_table,
 )
 from .settings import ENDPOINTS_BY_NAME, EndpointSpec
 
@@ -106,11 +106,11 @@ def _endpoint_resource(
         if updated_at.start_value is not None:
             params["updated_since"] = _iso_utc(updated_at.start_value)
         batch: list[pa.Table] = []
-        for records in client.iter_pages(endpoint.path, params):
+        for page in client.iter_pages(endpoint.path, params, typed_as=endpoint):
             if on_page is not None:
-                on_page(endpoint.name, len(records))
-            if records:
-                batch.append(records_to_table(records, endpoint, record_problems))
+                on_page(endpoint.name, len(page))
+            if page:
+                batch.append(page_to_table(page, endpoint, record_problems))
             if sum(map(len, batch)) >= settings.ROWS_PER_BATCH:
                 yield pa.concat_tables(batch)
                 batch = []

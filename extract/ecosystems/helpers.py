@@ -5,21 +5,23 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
+import msgspec
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.helpers.requests.retry import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+from dlt.sources.helpers.rest_client.client import PageData
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import HTTPError, RequestException, Response
 from tenacity import RetryCallState
 
 from . import settings
 from .settings import EndpointSpec
+from .typed_pages import decode_page, missing_values, typed_records_table
 
 _PARSED_PAGE = "_ecosystems_page"
 logger = logging.getLogger(__name__)
@@ -68,11 +70,35 @@ def raise_for_ecosystems_status(response: Response, *args: Any, **kwargs: Any) -
         raise EcosystemsAPIError(reason, response=response)
 
 
-def parse_page(response: Response) -> dict[str, Any]:
-    """Parse a list response once and check it follows the contract."""
+@dataclass(frozen=True)
+class ParsedPage:
+    """A list response: its records (dicts, or typed records of a page that decoded clean)."""
+
+    records: list[Any]
+    next_cursor: str | None
+
+
+def parse_page(response: Response, typed_as: EndpointSpec | None = None) -> ParsedPage:
+    """Parse a list response once and check it follows the contract.
+
+    With `typed_as`, a page whose every value has its declared type becomes typed records
+    (`typed_pages`); any other page becomes dicts, to be checked record by record.
+    """
     cached = getattr(response, _PARSED_PAGE, None)
     if cached is not None:
         return cached
+    decoded = decode_page(response.content, typed_as) if typed_as is not None else None
+    if decoded is not None:
+        page = ParsedPage(*decoded)
+    else:
+        body = parse_body(response)
+        page = ParsedPage(body["data"], body.get("next_cursor"))
+    setattr(response, _PARSED_PAGE, page)
+    return page
+
+
+def parse_body(response: Response) -> dict[str, Any]:
+    """A list response's body as dicts, checked against the contract's envelope."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -87,7 +113,6 @@ def parse_page(response: Response) -> dict[str, Any]:
         raise EcosystemsAPIError(
             "response breaks the API contract: 'next_cursor' is not a string", response=response
         )
-    setattr(response, _PARSED_PAGE, body)
     return body
 
 
@@ -106,7 +131,7 @@ class EcosystemsCursorPaginator(JSONResponseCursorPaginator):
         super().__init__(cursor_path="next_cursor", cursor_param="cursor")
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        self._next_reference = parse_page(response).get("next_cursor") or None
+        self._next_reference = parse_page(response).next_cursor or None
 
 
 class EcosystemsClient(RESTClient):
@@ -133,6 +158,7 @@ class EcosystemsClient(RESTClient):
         self.request_timeout = request_timeout
         self.max_attempts = max_attempts
         self._reading = "/me"  # what the request in flight reads, for progress and errors
+        self._typed_as: EndpointSpec | None = None  # the endpoint whose pages decode typed
         super().__init__(
             # a trailing slash keeps the base path (`/v1`) when endpoints are joined to it
             base_url=base_url.rstrip("/") + "/",
@@ -143,10 +169,17 @@ class EcosystemsClient(RESTClient):
         )
 
     def extract_response(self, response: Response, data_selector: Any) -> list[Any]:
-        return parse_page(response)["data"]
+        return parse_page(response, self._typed_as).records
 
-    def iter_pages(self, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-        """Yield each page's records; failures name the endpoint and the page."""
+    def iter_pages(
+        self, path: str, params: dict[str, Any], typed_as: EndpointSpec | None = None
+    ) -> Iterator[PageData[Any]]:
+        """Yield each page's records; failures name the endpoint and the page.
+
+        Records are dicts, or with `typed_as` typed records where a page decodes clean
+        (`page_to_table` shapes either).
+        """
+        self._typed_as = typed_as
         hooks = {"response": [raise_for_ecosystems_status]}
         pages = self.paginate(path, params=params, hooks=hooks)
         page_number = 1
@@ -237,26 +270,38 @@ LostValue = Callable[[int, Any], None]
 """Told (position in the page, value as received) when a value cannot be kept."""
 
 
+def page_to_table(
+    page: PageData[Any], endpoint: EndpointSpec, problems: RecordProblems | None = None
+) -> pa.Table:
+    """Shape a page of `iter_pages` into an Arrow table with the endpoint's declared schema."""
+    if page and isinstance(page[0], msgspec.Struct):
+        table = typed_records_table(page, endpoint)
+        if table is not None:
+            return table
+        # some value needs coercing or reporting: the dicts as received decide
+        return records_to_table(parse_body(page.response)["data"], endpoint, problems)
+    return records_to_table(page, endpoint, problems)
+
+
 def records_to_table(
     records: list[Any], endpoint: EndpointSpec, problems: RecordProblems | None = None
 ) -> pa.Table:
-    """Shape one page of records into an Arrow table with the endpoint's declared schema.
+    """Shape one page of records (dicts) into an Arrow table with the declared schema.
 
-    What cannot be loaded as received is loaded as null or left out, and told to `problems`.
+    The path of pages that break the contract somewhere (`typed_pages` takes the others):
+    what cannot be loaded as received is loaded as null or left out, and told to `problems`.
     """
     page = _PageProblems()
     records = page.loadable(records)
     if problems is not None:
         page.wrong_shapes(records, endpoint)
     schema = endpoint.arrow_schema
-    table = _table_as_received(records, endpoint)
-    if table is None:
-        columns: list[pa.Array] = []
-        for field in schema:
-            values = _column_values(records, field.name, endpoint)
-            on_lost = page.lost_value(records, field) if problems is not None else None
-            columns.append(_to_array(values, field.type, on_lost))
-        table = pa.Table.from_arrays(columns, schema=schema)
+    columns: list[pa.Array] = []
+    for field in schema:
+        values = _column_values(records, field.name, endpoint)
+        on_lost = page.lost_value(records, field) if problems is not None else None
+        columns.append(_to_array(values, field.type, on_lost))
+    table = pa.Table.from_arrays(columns, schema=schema)
     if problems is not None:
         page.missing_required(table, records, endpoint.required)
         page.tell(problems, endpoint.name)
@@ -346,11 +391,8 @@ class _PageProblems:
         self, table: pa.Table, records: list[dict[str, Any]], required: tuple[str, ...]
     ) -> None:
         """Fields the contract guarantees (a tombstone guarantees only its timestamps)."""
-        live = pc.is_null(table["deleted_at"])
         for column in required:
-            missing = pc.is_null(table[column])
-            if column not in ("updated_at", "deleted_at"):
-                missing = pc.and_(missing, live)
+            missing = missing_values(table, column)
             if not pc.any(missing).as_py():
                 continue
             for position in pc.indices_nonzero(missing).to_pylist():
@@ -374,55 +416,6 @@ def _shown(value: Any, width: int = 40) -> str:
     except ValueError:
         text = repr(value)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _table_as_received(records: list[dict[str, Any]], endpoint: EndpointSpec) -> pa.Table | None:
-    """The page in one pass of Arrow's C++ converter, or None when a value needs coercing.
-
-    The per-column path below gives the same table for such pages, several times slower;
-    on any value it would coerce or lose (wrong type, non-finite number, unparseable
-    timestamp) this returns None and that path decides, reporting what it does.
-    """
-    try:
-        received = pa.array(records, type=_record_type(endpoint))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return None
-    schema = endpoint.arrow_schema
-    columns: dict[str, pa.Array] = {}
-    # flatten() applies a null parent object to its fields, as `_nested` does
-    for field, values in zip(received.type, received.flatten(), strict=True):
-        if pa.types.is_struct(field.type):
-            for key, child in zip(field.type, values.flatten(), strict=True):
-                columns[f"{field.name}__{key.name}"] = child
-        else:
-            columns[field.name] = values
-    for name in endpoint.doubles:
-        if not pc.all(pc.fill_null(pc.is_finite(columns[name]), True)).as_py():
-            return None
-    try:
-        for name in endpoint.timestamps:
-            columns[name] = pc.cast(columns[name], schema.field(name).type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    dumps = orjson.dumps
-    for name in endpoint.json_lists:
-        texts = [record.get(name) for record in records]
-        texts = [dumps(value) if isinstance(value, list) else None for value in texts]
-        columns[name] = pa.array(texts, type=pa.string())
-    return pa.Table.from_arrays([columns[field.name] for field in schema], schema=schema)
-
-
-@cache
-def _record_type(endpoint: EndpointSpec) -> pa.StructType:
-    """One record as received: objects nested, timestamps as text, lists left out."""
-    fields = [pa.field(name, pa.string()) for name in endpoint.strings]
-    fields += [
-        pa.field(obj, pa.struct([pa.field(key, pa.string()) for key in keys]))
-        for obj, keys in endpoint.objects
-    ]
-    fields += [pa.field(name, pa.float64()) for name in endpoint.doubles]
-    fields += [pa.field(name, pa.string()) for name in endpoint.timestamps]
-    return pa.struct(fields)
 
 
 def _column_values(records: list[dict[str, Any]], column: str, endpoint: EndpointSpec) -> list:
