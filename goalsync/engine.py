@@ -16,6 +16,7 @@ from .dbt import run_dbt
 from .errors import ConfigError
 from .extraction import ExtractionError, ExtractionResult, run_extraction
 from .jobs_config import ChainSpec, JobsConfig, JobSpec
+from .paths import snapshot_path
 from .row_changes import ComparedTable, count_changes, snapshot_destination
 from .warehouse import connect, table_exists
 
@@ -176,7 +177,7 @@ class Engine:
             inputs = build_state.current_inputs(connection, self.config.path)
             unchanged_since = self._unchanged_since(connection, job, inputs)
             if _compares_destination(job, unchanged_since):
-                snapshot_destination(connection, destination)
+                snapshot_destination(connection, destination, snapshot_path(self.database))
             if unchanged_since is None:
                 build_state.forget_build(connection, job.name)
         if unchanged_since is None:
@@ -281,7 +282,9 @@ class Engine:
         rows_read = extraction.total_rows_read
         with connect(self.database) as connection:
             if _compares_destination(job, unchanged_since):
-                inserted, updated, deleted = count_changes(connection, destination)
+                inserted, updated, deleted = count_changes(
+                    connection, destination, snapshot_path(self.database)
+                )
             else:
                 inserted = updated = deleted = 0
             failed = self._copy_error_records(connection, job, run_id)

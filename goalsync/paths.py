@@ -18,3 +18,8 @@ def duckdb_path() -> Path:
 def pipelines_dir(database: Path) -> Path:
     """dlt's working folder, kept beside the database it loads into."""
     return database.parent / f".{database.name}.dlt"
+
+
+def snapshot_path(database: Path) -> Path:
+    """The destination's row hashes before a run writes it, kept beside the database."""
+    return database.parent / f".{database.name}.snapshot.parquet"

@@ -1,12 +1,12 @@
 """Counts inserted, updated and deleted rows of a destination by comparing it before and after."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
 from .warehouse import table_exists
 
-SNAPSHOT = "activity._destination_snapshot"
 NO_ROWS = "select cast(null as varchar) as row_key, cast(null as ubigint) as row_hash limit 0"
 
 
@@ -43,15 +43,22 @@ def _hashed_rows_sql(connection: duckdb.DuckDBPyConnection, table: ComparedTable
     )
 
 
-def snapshot_destination(connection: duckdb.DuckDBPyConnection, table: ComparedTable) -> None:
-    """Remember each row's key and content hash before the job writes."""
+def snapshot_destination(
+    connection: duckdb.DuckDBPyConnection, table: ComparedTable, snapshot: Path
+) -> None:
+    """Remember each row's key and content hash before the job writes.
+
+    In a parquet file: as a table in the database it would cost a checkpoint (1.3 s against
+    0.5 s for a million rows).
+    """
+    snapshot.unlink(missing_ok=True)
     connection.execute(
-        f"create or replace table {SNAPSHOT} as {_hashed_rows_sql(connection, table)}"
+        f"copy ({_hashed_rows_sql(connection, table)}) to {_literal(snapshot)} (format parquet)"
     )
 
 
 def count_changes(
-    connection: duckdb.DuckDBPyConnection, table: ComparedTable
+    connection: duckdb.DuckDBPyConnection, table: ComparedTable, snapshot: Path
 ) -> tuple[int, int, int]:
     """(inserted, updated, deleted) keys since the snapshot; an unchanged row is not updated."""
     inserted, updated, deleted = connection.execute(
@@ -60,9 +67,13 @@ def count_changes(
               count(*) filter (where before.row_key is not null and after.row_key is not null
                                and before.row_hash <> after.row_hash),
               count(*) filter (where after.row_key is null)
-            from {SNAPSHOT} as before
+            from read_parquet({_literal(snapshot)}) as before
             full outer join ({_hashed_rows_sql(connection, table)}) as after
               on before.row_key = after.row_key"""
     ).fetchone()
-    connection.execute(f"drop table if exists {SNAPSHOT}")
+    snapshot.unlink(missing_ok=True)
     return inserted, updated, deleted
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"

@@ -19,6 +19,7 @@ from goalsync import build_state, dbt
 from goalsync import engine as engine_module
 from goalsync.engine import Engine
 from goalsync.jobs_config import load_jobs_config
+from goalsync.paths import snapshot_path
 
 REPO = Path(__file__).resolve().parents[1]
 CHAIN = "CS Goal Sync then Company Value Summary"
@@ -130,13 +131,14 @@ def test_a_rerun_with_nothing_new_skips_the_build(database, engine, reporter, mo
     def no_dbt(*args, **kwargs):
         raise AssertionError("dbt was called")
 
-    def snapshot(connection, table):
+    def snapshot(connection, table, path):
         snapshots.append(table.relation)
-        real_snapshot(connection, table)
+        real_snapshot(connection, table, path)
 
-    def count_changes(connection, table):
+    def count_changes(connection, table, path):
         counted.append(table.relation)
-        return real_count(connection, table)
+        assert path.exists()
+        return real_count(connection, table, path)
 
     monkeypatch.setattr(engine_module, "run_dbt", no_dbt)
     monkeypatch.setattr(engine_module, "snapshot_destination", snapshot)
@@ -166,6 +168,7 @@ def test_a_rerun_with_nothing_new_skips_the_build(database, engine, reporter, mo
     ]
     assert counts(summary) == (0, 0, 0, first_summary[5])
     assert snapshots == counted == ["gainsight.company_value_summary"]
+    assert not snapshot_path(database).exists()
     assert goals_by_key(database) == goals
     assert query(database, "select * from gainsight.company_value_summary order by 1") == (
         summary_rows
