@@ -19,9 +19,12 @@ ACTIVITY_DDL = (
     """create table if not exists activity.object_updates (
         run_id bigint, object_name varchar, rows_inserted bigint, rows_updated bigint,
         rows_deleted bigint, rows_failed bigint)""",
-    """create table if not exists activity.error_records (
+    # error records: each distinct record stored once, however many runs reject it again
+    """create table if not exists activity.error_record_contents (
+        record_hash varchar, record json)""",
+    """create table if not exists activity.run_error_records (
         run_id bigint, job_name varchar, object_name varchar, record_key varchar,
-        reason varchar, record json)""",
+        reason varchar, record_hash varchar)""",
     """create table if not exists activity.run_stages (
         run_id bigint, stage varchar, started_at timestamp, finished_at timestamp,
         seconds double, detail varchar)""",
@@ -32,6 +35,13 @@ ACTIVITY_DDL = (
         job_name varchar primary key, source_watermark varchar, inputs_fingerprint varchar,
         built_at timestamp, run_id bigint)""",
 )
+
+ERROR_RECORDS_VIEW = """create or replace view activity.error_records as
+    select runs.run_id, runs.job_name, runs.object_name, runs.record_key, runs.reason,
+           contents.record
+    from activity.run_error_records as runs
+    left join activity.error_record_contents as contents
+        on contents.record_hash = runs.record_hash"""
 
 INTERRUPTED = "interrupted: the process running it stopped before it finished"
 
@@ -64,6 +74,81 @@ class RunOutcome:
 def ensure_activity_tables(connection: duckdb.DuckDBPyConnection) -> None:
     for statement in ACTIVITY_DDL:
         connection.execute(statement)
+    if _is_table(connection, "activity", "error_records"):
+        _split_error_records_table(connection)
+    connection.execute(ERROR_RECORDS_VIEW)
+
+
+def _is_table(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    return bool(
+        connection.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def _split_error_records_table(connection: duckdb.DuckDBPyConnection) -> None:
+    """A database from before error_records became a view: its rows move, in one transaction."""
+    connection.execute("begin transaction")
+    try:
+        _insert_error_records(connection, "select * from activity.error_records")
+        connection.execute("drop table activity.error_records")
+        connection.execute(ERROR_RECORDS_VIEW)
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+
+
+def copy_error_records(
+    connection: duckdb.DuckDBPyConnection,
+    run_id: int,
+    job_name: str,
+    object_name: str,
+    relation: str,
+) -> int:
+    """Error records of a run from a model's rows (record_key, reason, record); returns how many."""
+    return _insert_error_records(
+        connection,
+        "select ? as run_id, ? as job_name, ? as object_name, record_key, reason, record "
+        f"from {relation}",
+        [run_id, job_name, object_name],
+    )
+
+
+def _insert_error_records(
+    connection: duckdb.DuckDBPyConnection, rows_sql: str, parameters: Sequence[Any] = ()
+) -> int:
+    """Insert the rows of `rows_sql` (the columns of activity.error_records); returns how many.
+
+    A record a previous run stored already is not stored again: at a million goals the
+    rejected ones of every run would otherwise add tens of megabytes each time.
+    """
+    connection.execute(
+        "create or replace temp table new_error_records as select *, "
+        f"md5(cast(record as varchar)) as record_hash from ({rows_sql}) as rows",
+        list(parameters),
+    )
+    connection.execute(
+        """insert into activity.error_record_contents
+           select record_hash, any_value(record)
+           from new_error_records as new
+           where record_hash is not null
+             and not exists (
+                 select 1 from activity.error_record_contents as stored
+                 where stored.record_hash = new.record_hash
+             )
+           group by record_hash"""
+    )
+    connection.execute(
+        """insert into activity.run_error_records
+           select run_id, job_name, object_name, record_key, reason, record_hash
+           from new_error_records"""
+    )
+    inserted = connection.execute("select count(*) from new_error_records").fetchone()[0]
+    connection.execute("drop table new_error_records")
+    return inserted
 
 
 def close_interrupted_runs(connection: duckdb.DuckDBPyConnection) -> int:
@@ -151,15 +236,22 @@ def record_source_problems(
 
     Their object_name is the raw object (`documents`, `value_drivers`, `kpis`); returns how many.
     """
-    if problems:
-        connection.executemany(
-            "insert into activity.error_records values (?, ?, ?, ?, ?, ?)",
-            [
-                (run_id, job_name, p.object_name, p.record_key, p.reason, _as_json(p.record))
-                for p in problems
-            ],
-        )
-    return len(problems)
+    if not problems:
+        return 0
+    connection.execute(
+        "create or replace temp table source_problems (run_id bigint, job_name varchar, "
+        "object_name varchar, record_key varchar, reason varchar, record json)"
+    )
+    connection.executemany(
+        "insert into source_problems values (?, ?, ?, ?, ?, ?)",
+        [
+            (run_id, job_name, p.object_name, p.record_key, p.reason, _as_json(p.record))
+            for p in problems
+        ],
+    )
+    inserted = _insert_error_records(connection, "select * from source_problems")
+    connection.execute("drop table source_problems")
+    return inserted
 
 
 def _as_json(record: Any) -> str:

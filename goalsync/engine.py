@@ -307,15 +307,10 @@ class Engine:
         schema = self._errors_schema(job)
         if not job.errors_model or not table_exists(connection, schema, job.errors_model):
             return 0
-        connection.execute(
-            f"""insert into activity.error_records
-                select ?, ?, ?, record_key, reason, record
-                from {schema}."{job.errors_model}" """,
-            [run_id, job.name, job.destination.object_name],
+        relation = f'{schema}."{job.errors_model}"'
+        return activity.copy_error_records(
+            connection, run_id, job.name, job.destination.object_name, relation
         )
-        return connection.execute(
-            "select count(*) from activity.error_records where run_id = ?", [run_id]
-        ).fetchone()[0]
 
 
 def _compares_destination(job: JobSpec, unchanged_since: int | None) -> bool:
