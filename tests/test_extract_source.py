@@ -8,6 +8,7 @@ import duckdb
 import pytest
 import requests_mock
 
+from extract.ecosystems import EcosystemsClient
 from goalsync.extraction import ExtractionError, run_extraction
 
 BASE_URL = "https://api.example.test/api/v1"
@@ -235,3 +236,14 @@ def test_the_garbage_collector_is_paused_only_while_pages_are_read(tmp_path):
             extract_kpis(database)
     assert collector_on_during_pages == [False, False]
     assert gc.isenabled()
+
+
+def test_proxy_and_ca_settings_are_read_from_the_environment_once_per_client(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/company-ca.pem")
+    behind_proxy = EcosystemsClient(BASE_URL, TOKEN).session
+    assert behind_proxy.proxies["https"] == "http://proxy.example.test:3128"
+    assert behind_proxy.verify == "/etc/ssl/certs/company-ca.pem"
+    assert behind_proxy.trust_env is False  # requests no longer reads them per request
+    assert "https" not in EcosystemsClient("http://127.0.0.1:8000/v1", TOKEN).session.proxies
