@@ -18,7 +18,11 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 OOB_JOB_SELECTION = ["--select", "+tag:cs_goal_sync"]
-FIRST_LOAD, SECOND_LOAD = "1772000000.000001", "1772100000.000001"
+FIRST_LOAD, SECOND_LOAD, THIRD_LOAD = (
+    "1772000000.000001",
+    "1772100000.000001",
+    "1772200000.000001",
+)
 
 RAW_TABLES = {
     "documents": """
@@ -229,6 +233,24 @@ SECOND_STATE = {
         tombstone("kpi_null_latest"),
         kpi(
             "kpi_new", "vd_acme_no_kpi", [{"measured_on": "2026-03-01T10:30:00+01:00", "value": 7}]
+        ),
+    ],
+}
+
+# Only parents change for most KPIs here: the incremental KPI table must follow them.
+THIRD_STATE = {
+    "documents": [tombstone("doc_initech", "2026-03-06T00:00:00Z")],
+    "value_drivers": [
+        tombstone("vd_acme_no_kpi", "2026-03-06T00:00:00Z"),
+        value_driver("vd_never_arrives", "doc_acme", updated_at="2026-03-06T00:00:00Z"),
+        value_driver("vd_of_deleted_doc", "doc_acme", updated_at="2026-03-06T00:00:00Z"),
+    ],
+    "kpis": [
+        kpi(
+            "kpi_tie",
+            "vd_waiting_for_doc",
+            [{"measured_on": "2026-02-28", "value": 2.0}],
+            updated_at="2026-03-06T00:00:00Z",
         ),
     ],
 }
@@ -574,6 +596,29 @@ def test_second_build_follows_updates_and_tombstones(first_build, second_build):
     }
     unchanged = first_build["goals"]["kpi_tie"]
     assert second_build["goals"]["kpi_tie"] == unchanged
+
+
+def test_incremental_kpis_follow_their_parents(second_build, workspace):
+    """A KPI leaves and returns with its value driver and document, as a full rebuild has it."""
+    workspace.load(THIRD_STATE, THIRD_LOAD)
+    workspace.dbt("run", *OOB_JOB_SELECTION)
+    persisted = {
+        "kpis": workspace.rows("select * from intermediate.int_kpis__latest_actual", "kpi_id"),
+        "goals": workspace.rows("select * from gainsight.customer_goals", "goal_key"),
+    }
+    assert {key: row["value_driver_id"] for key, row in persisted["kpis"].items()} == {
+        "kpi_unsorted": "vd_acme_kpis",
+        "kpi_tie": "vd_waiting_for_doc",
+        "kpi_no_crm": "vd_no_crm",
+        "kpi_of_deleted_doc": "vd_of_deleted_doc",
+        "kpi_orphan": "vd_never_arrives",
+    }
+    assert persisted["goals"]["kpi_tie"]["document_id"] == "doc_late"
+    workspace.dbt("run", "--full-refresh", *OOB_JOB_SELECTION)
+    assert persisted == {
+        "kpis": workspace.rows("select * from intermediate.int_kpis__latest_actual", "kpi_id"),
+        "goals": workspace.rows("select * from gainsight.customer_goals", "goal_key"),
+    }
 
 
 def test_docs_generate(second_build, workspace):

@@ -2,31 +2,38 @@
     Per row of `relation`, the entry of the JSON array in `json_column` (objects with
     `measured_on` and `value`) that was measured last: the latest instant, and on a tie the
     entry that comes last in the array (the later-recorded correction). Entries without a
-    parseable instant are never the latest. A query of `key_column`, `latest_measured_on`
-    (as received) and `latest_value_text`; both null when no entry is dated.
+    parseable instant are never the latest. A query of `key_column`, the `carried_columns`
+    of the row, `latest_measured_on` (as received) and `latest_value_text`; both null when
+    no entry is dated.
 #}
-{% macro latest_dated_entries(relation, key_column, json_column) -%}
-    {{ return(adapter.dispatch('latest_dated_entries', 'goalsync')(relation, key_column, json_column)) }}
+{% macro latest_dated_entries(relation, key_column, json_column, carried_columns=[]) -%}
+    {{ return(adapter.dispatch('latest_dated_entries', 'goalsync')(relation, key_column, json_column, carried_columns)) }}
 {%- endmacro %}
 
-{% macro default__latest_dated_entries(relation, key_column, json_column) -%}
+{% macro default__latest_dated_entries(relation, key_column, json_column, carried_columns=[]) -%}
     {{ exceptions.raise_compiler_error(
         "latest_dated_entries has no " ~ target.type ~ " version yet: add "
         ~ target.type ~ "__latest_dated_entries in macros/latest_dated_entries.sql"
     ) }}
 {%- endmacro %}
 
-{% macro duckdb__latest_dated_entries(relation, key_column, json_column) -%}
+{% macro duckdb__latest_dated_entries(relation, key_column, json_column, carried_columns=[]) -%}
     -- One parse of each array into typed entries, kept as a list (no unnest, no window):
     -- at a million KPIs this is the costliest step of the job. The largest
     -- (measured_on, position) pair is the latest entry.
     select
         {{ key_column }},
+        {%- for column in carried_columns %}
+        {{ column }},
+        {%- endfor %}
         latest_entry.measured_on_text as latest_measured_on,
         latest_entry.value_text as latest_value_text
     from (
         select
             {{ key_column }},
+            {%- for column in carried_columns %}
+            {{ column }},
+            {%- endfor %}
             list_max(
                 list_filter(
                     list_transform(

@@ -14,12 +14,8 @@ live_value_drivers as (
 
 live_kpis as (
 
-    select * from {{ ref('int_kpis__live') }}
-
-),
-
-latest_actuals as (
-
+    -- Live KPIs with their latest actual, persisted: reading int_kpis__live here would
+    -- pick the latest version of every raw KPI again on each read of this view.
     select * from {{ ref('int_kpis__latest_actual') }}
 
 ),
@@ -53,7 +49,7 @@ joined as (
         live_kpis.kpi_name,
         live_kpis.kpi_baseline,
         live_kpis.kpi_target,
-        latest_actuals.latest_actual_value as kpi_actuals
+        live_kpis.latest_actual_value as kpi_actuals
 
     from live_value_drivers
 
@@ -62,9 +58,6 @@ joined as (
 
     left join live_kpis
         on live_kpis.value_driver_id = live_value_drivers.value_driver_id
-
-    left join latest_actuals
-        on latest_actuals.kpi_id = live_kpis.kpi_id
 
 ),
 

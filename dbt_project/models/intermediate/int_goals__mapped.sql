@@ -1,82 +1,43 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ start_incremental_rebuild('value_driver_id', 'affected_goal_value_drivers') }}",
-    post_hook="{{ finish_incremental_rebuild() }}",
-) }}
--- depends_on: {{ ref('stg_ecosystems__record_loads') }}
-
 with
 
-goals as {{ incremental_rebuild_cte() }} (
+goals as (
 
     select * from {{ ref('int_goals__joined') }}
-    where {{ incremental_rebuild_filter('value_driver_id') }}
 
 ),
 
-companies as (
+mapped_documents as (
 
-    select * from {{ ref('stg_gainsight__companies') }}
-
-),
-
-users as (
-
-    select * from {{ ref('stg_gainsight__users') }}
+    select * from {{ ref('int_documents__mapped') }}
 
 ),
 
-with_company as (
+mapped as (
 
-    {{ derived_lookup(
-        source_relation='goals',
-        target_relation='companies',
-        match_on=[{'source': 'crm_account_id', 'target': 'sfdc_account_id'}],
-        output_column='company_gsid',
-        on_no_match='error',
-        on_multiple='error',
-    ) }}
+    -- Every derived lookup reads document fields only, so a goal takes its document's.
+    select
+        goals.*,
+        mapped_documents.company_gsid,
+        mapped_documents.company_gsid__lookup_status,
+        mapped_documents.company_gsid__lookup_rejected,
+        mapped_documents.created_by_gsid,
+        mapped_documents.created_by_gsid__lookup_status,
+        mapped_documents.created_by_gsid__lookup_rejected,
+        mapped_documents.last_updated_by_gsid,
+        mapped_documents.last_updated_by_gsid__lookup_status,
+        mapped_documents.last_updated_by_gsid__lookup_rejected,
+        mapped_documents.rejection_reason
 
-),
+    from goals
 
-with_created_by as (
-
-    {{ derived_lookup(
-        source_relation='with_company',
-        target_relation='users',
-        match_on=[{'source': 'created_by_email', 'target': 'email', 'case_insensitive': true}],
-        output_column='created_by_gsid',
-        on_no_match='null',
-        on_multiple='lowest',
-    ) }}
-
-),
-
-with_last_updated_by as (
-
-    {{ derived_lookup(
-        source_relation='with_created_by',
-        target_relation='users',
-        match_on=[{'source': 'last_updated_by_email', 'target': 'email', 'case_insensitive': true}],
-        output_column='last_updated_by_gsid',
-        on_no_match='null',
-        on_multiple='lowest',
-    ) }}
+    inner join mapped_documents
+        on mapped_documents.document_id = goals.document_id
 
 ),
 
 final as (
 
-    select
-        *,
-        case
-            when not company_gsid__lookup_rejected then null
-            when company_gsid__lookup_status = 'no_match' then 'company_not_found'
-            else 'company_ambiguous'
-        end as rejection_reason
-
-    from with_last_updated_by
+    select * from mapped
 
 )
 

@@ -9,7 +9,7 @@
 
 with
 
-mapped_goals as (
+mapped_goals as {{ incremental_rebuild_cte() }} (
 
     select * from {{ ref('int_goals__mapped') }}
     where {{ incremental_rebuild_filter('value_driver_id') }}

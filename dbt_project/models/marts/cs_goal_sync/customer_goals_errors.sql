@@ -1,7 +1,7 @@
 {#-
-    The record of a rejected goal is its int_goals__joined row. int_goals__mapped holds
-    every column of that row beside its lookups, so the record is built from it instead of
-    evaluating the goals' joins again. Without the columns of int_goals__joined to name
+    The record of a rejected goal is its int_goals__joined row: the columns of
+    int_goals__joined, read from int_goals__mapped (which adds only the lookups), so the
+    goals' joins are evaluated once. Without the columns of int_goals__joined to name
     (unit tests, `dbt compile` before the first build) the record comes from the join.
 -#}
 {%- set goal_columns = [] -%}
