@@ -109,3 +109,18 @@ def test_a_deleted_kpi_needs_no_value_driver():
     typed, from_dicts = both_paths(records, KPIS)
     assert typed is not None and typed.equals(from_dicts)
     assert isinstance(typed, pa.Table)
+
+
+def test_an_integer_beyond_64_bits_in_a_list_is_kept_digit_for_digit_both_ways():
+    records = sandbox_page("kpis")[:3]
+    records[0]["actuals"] = [{"measured_on": "2026-01-31", "value": 2**70}]
+    expected = '[{"measured_on":"2026-01-31","value":1180591620717411303424}]'
+    body = json.dumps({"data": records}, separators=(",", ":")).encode()
+    typed, from_dicts = both_paths(records, KPIS, body)
+    assert typed is not None and typed.equals(from_dicts)
+    assert typed["actuals"][0].as_py() == expected
+    records[1]["baseline"] = "not a number"  # the page takes the dict path
+    body = json.dumps({"data": records}).encode()
+    typed, from_dicts = both_paths(records, KPIS, body)
+    assert typed is None
+    assert from_dicts["actuals"][0].as_py() == expected

@@ -446,7 +446,12 @@ def _nested(value: Any, key: str) -> Any:
 
 def _json_text(value: Any) -> str | None:
     """A list as JSON text exactly as received; anything else breaks the contract (null)."""
-    return orjson.dumps(value).decode() if isinstance(value, list) else None
+    if not isinstance(value, list):
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits, kept by the lenient parse
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _to_array(values: list, arrow_type: pa.DataType, on_lost: LostValue | None = None) -> pa.Array:
