@@ -1,7 +1,6 @@
 """Command line: a thin layer over the engine and the views; output for people lives here."""
 
 import argparse
-import gc
 import logging
 import os
 import re
@@ -90,9 +89,6 @@ def run_target(
     started = utc_now().strftime("%Y-%m-%d %H:%M:%S UTC")
     holder = f"goalsync {trigger} run of {kind} '{name}' (pid {os.getpid()}, started {started})"
     wait = RUN_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    # the objects of every import so far stay: the collector need not scan them again on each
-    # of the millions of records a sync parses (about a quarter of JSON parsing time otherwise)
-    gc.freeze()
     with progress_lines(), exclusive_run(database, holder, wait), source_settings() as source:
         engine = Engine(database, config, source, ConsoleReporter())
         if kind == "chain":
