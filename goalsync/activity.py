@@ -10,6 +10,8 @@ from typing import Any, Protocol
 import duckdb
 import orjson
 
+from .warehouse import table_exists
+
 ACTIVITY_DDL = (
     "create schema if not exists activity",
     """create table if not exists activity.job_runs (
@@ -36,7 +38,8 @@ ACTIVITY_DDL = (
         built_at timestamp, run_id bigint)""",
 )
 
-ERROR_RECORDS_VIEW = """create or replace view activity.error_records as
+# created once: replacing it on every start would write the catalog on every run
+ERROR_RECORDS_VIEW = """create view if not exists activity.error_records as
     select runs.run_id, runs.job_name, runs.object_name, runs.record_key, runs.reason,
            contents.record
     from activity.run_error_records as runs
@@ -74,18 +77,9 @@ class RunOutcome:
 def ensure_activity_tables(connection: duckdb.DuckDBPyConnection) -> None:
     for statement in ACTIVITY_DDL:
         connection.execute(statement)
-    if _is_table(connection, "activity", "error_records"):
+    if table_exists(connection, "activity", "error_records", views_too=False):
         _split_error_records_table(connection)
     connection.execute(ERROR_RECORDS_VIEW)
-
-
-def _is_table(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(
-        connection.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
 
 
 def _split_error_records_table(connection: duckdb.DuckDBPyConnection) -> None:

@@ -106,9 +106,14 @@ def _open_failure(database: Path, error: duckdb.Error) -> Exception:
     )
 
 
-def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def table_exists(
+    connection: duckdb.DuckDBPyConnection, schema: str, table: str, views_too: bool = True
+) -> bool:
+    """Whether the relation exists; with `views_too=False`, only as a base table."""
+    only_tables = "" if views_too else " and table_type = 'BASE TABLE'"
     found = connection.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        "select count(*) from information_schema.tables "
+        f"where table_schema = ? and table_name = ?{only_tables}",
         [schema, table],
     ).fetchone()
     return bool(found and found[0])
