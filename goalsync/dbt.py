@@ -31,7 +31,10 @@ _FAILED = ("error", "fail", "runtime error")
 def run_dbt(args: Sequence[str], database: Path, on_node: NodeCallback | None = None) -> DbtOutcome:
     """Invoke `dbt <args>` against the project's database; never raises for dbt failures."""
     callbacks = [_node_finished_callback(on_node)] if on_node else []
-    return _outcome(args[0], _invoke(args, database, callbacks))
+    # the console gets our one-line outcome only: dbt would print a stack trace when a stop
+    # interrupts it (its own lines still go to the log file)
+    silent = [*args, "--log-level", "none"]
+    return _outcome(args[0], _invoke(silent, database, callbacks))
 
 
 def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[tuple]]:

@@ -4,6 +4,7 @@ The engine knows jobs only as data (what to extract, which dbt model, which dest
 it knows nothing of Ecosystems fields or Gainsight objects.
 """
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,13 @@ from . import activity, build_state, custom_jobs
 from .activity import ObjectCounts, RunOutcome, utc_now
 from .custom_jobs import DestinationError, writes_custom_object
 from .dbt import run_dbt
+from .disk import disk_full, disk_full_reason, disk_reserve
 from .errors import ConfigError
 from .extraction import ExtractionError, ExtractionResult, run_extraction
 from .jobs_config import ChainSpec, JobsConfig, JobSpec
 from .paths import snapshot_path
 from .row_changes import ComparedTable, count_changes, snapshot_destination
+from .stops import RunStopped, recorded_if_forced, stop_received
 from .warehouse import connect, table_exists
 
 DESTINATION_SCHEMA = "gainsight"
@@ -123,16 +126,41 @@ class Engine:
         return JobRunResult(run_id, job_name, "Skipped", reason)
 
     def _run_one(self, job: JobSpec, chain_name: str | None, trigger: str) -> JobRunResult:
-        with connect(self.database) as connection:
-            run_id = activity.start_run(connection, job.name, chain_name, trigger)
+        with disk_reserve(self.database) as reserve:
+            with connect(self.database) as connection:
+                run_id = activity.start_run(connection, job.name, chain_name, trigger)
+            outcome, stopped = self._outcome_of(job, run_id)
+            if outcome.status == "Failed" and disk_full(outcome.message):
+                reserve.release()  # the room to record it
+                outcome = RunOutcome(status="Failed", message=disk_full_reason(self.database))
+            self._finish(job, run_id, outcome)
+        if stopped is not None:
+            raise stopped
+        return JobRunResult(run_id, job.name, outcome.status, outcome.message, outcome)
+
+    def _outcome_of(self, job: JobSpec, run_id: int) -> tuple[RunOutcome, RunStopped | None]:
+        """Run the job; what it gave, and the stop that ended it early, if one did."""
+        stopped: RunStopped | None = None
         try:
-            outcome = self._execute(job, run_id)
+            with recorded_if_forced(lambda forced: self._finish(job, run_id, _stop(forced))):
+                outcome = self._execute(job, run_id)
         except (JobFailed, ExtractionError, ConfigError, DestinationError) as failure:
             outcome = RunOutcome(status="Failed", message=str(failure))
+            stopped = stop_received(failure)
         except Exception as failure:  # a bug must still close the run, never leave it Running
             outcome = RunOutcome(
                 status="Failed", message=f"internal error: {type(failure).__name__}: {failure}"
             )
+            stopped = stop_received(failure)
+        except KeyboardInterrupt as failure:
+            stopped = stop_received(failure) or RunStopped(signal.SIGINT)
+            outcome = _stop(stopped)
+        if stopped is not None:
+            outcome = _stop(stopped)
+        return outcome, stopped
+
+    def _finish(self, job: JobSpec, run_id: int, outcome: RunOutcome) -> None:
+        """Record the run's outcome and the notification it sends."""
         with connect(self.database) as connection:
             activity.finish_run(connection, run_id, outcome)
             recipients = (
@@ -140,7 +168,6 @@ class Engine:
             )
             event = "failure" if outcome.status == "Failed" else "success"
             activity.record_notification(connection, run_id, event, recipients)
-        return JobRunResult(run_id, job.name, outcome.status, outcome.message, outcome)
 
     def _compared_table(self, job: JobSpec) -> ComparedTable:
         return ComparedTable(
@@ -317,3 +344,8 @@ def _compares_destination(job: JobSpec, unchanged_since: int | None) -> bool:
     """Whether the run counts changes against a snapshot: not when only dbt writes the
     destination and its build was skipped (snapshot and diff cost seconds on a million rows)."""
     return unchanged_since is None or writes_custom_object(job)
+
+
+def _stop(stopped: RunStopped) -> RunOutcome:
+    """A stopped run is left as a kill -9 leaves it: the cursor did not move, nothing half-built."""
+    return RunOutcome(status="Failed", message=stopped.reason)

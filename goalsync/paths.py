@@ -23,3 +23,8 @@ def pipelines_dir(database: Path) -> Path:
 def snapshot_path(database: Path) -> Path:
     """The destination's row hashes before a run writes it, kept beside the database."""
     return database.parent / f".{database.name}.snapshot.parquet"
+
+
+def reserve_path(database: Path) -> Path:
+    """Room kept free beside the database, so a run can still record that the disk is full."""
+    return database.parent / f".{database.name}.reserve"

@@ -71,6 +71,11 @@ def _ensure_writable_folder(database: Path) -> None:
             f"cannot create the folder for the database {database} ({error.strerror}): "
             "set GOALSYNC_DUCKDB_PATH to a writable location"
         ) from None
+    if os.statvfs(database.parent).f_flag & os.ST_RDONLY:
+        raise ConfigError(
+            f"the database folder {database.parent} is on a read-only file system: "
+            "set GOALSYNC_DUCKDB_PATH to a writable location"
+        )
     if not os.access(database.parent, os.W_OK) or (
         database.exists() and not os.access(database, os.W_OK)
     ):

@@ -2,6 +2,7 @@
 
 import gc
 import re
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -107,8 +108,8 @@ def test_paginates_to_last_page_then_reads_incrementally_without_duplicates(tmp_
         )
         extract_kpis(database)
         since = mock.request_history[0].qs["updated_since"][0]
-    # the cursor is the newest instant seen (09:30Z, written as 10:30+01:00)
-    assert since.upper().startswith("2026-03-01T09:30:00")
+    # the lookback window: 5 minutes before the newest instant seen (09:30Z, as 10:30+01:00)
+    assert since.upper().startswith("2026-03-01T09:25:00")
     rows = raw_kpis(database)
     assert [r[0] for r in rows] == ["kpi_1", "kpi_2", "kpi_3"]
     assert rows[0][2] == 9.5e18
@@ -139,9 +140,9 @@ def test_a_configured_lag_reads_that_window_before_the_cursor_again(tmp_path):
     database = tmp_path / "goalsync.duckdb"
     with requests_mock.Mocker() as mock:
         mock.get(list_url("kpis"), json=page([kpi("kpi_1", "2026-03-01T09:30:00Z")]))
-        extract_kpis(database, incremental_lag_seconds=300)
+        extract_kpis(database, lookback_seconds=300)
         mock.get(list_url("kpis"), json=page([kpi("kpi_1", "2026-03-01T09:30:00Z")]))
-        extract_kpis(database, incremental_lag_seconds=300)
+        extract_kpis(database, lookback_seconds=300)
         since = mock.request_history[-1].qs["updated_since"][0]
     assert since.upper().startswith("2026-03-01T09:25:00")
 
@@ -213,7 +214,7 @@ def test_failure_on_a_later_page_keeps_previous_data_and_cursor(tmp_path):
         mock.get(list_url("kpis"), json=page([]))
         extract_kpis(database)
         assert (
-            mock.request_history[0].qs["updated_since"][0].upper().startswith("2026-03-01T09:00:00")
+            mock.request_history[0].qs["updated_since"][0].upper().startswith("2026-03-01T08:55:00")
         )
 
 
@@ -247,3 +248,85 @@ def test_proxy_and_ca_settings_are_read_from_the_environment_once_per_client(mon
     assert behind_proxy.verify == "/etc/ssl/certs/company-ca.pem"
     assert behind_proxy.trust_env is False  # requests no longer reads them per request
     assert "https" not in EcosystemsClient("http://127.0.0.1:8000/v1", TOKEN).session.proxies
+
+
+def listing_since(records: list[dict]):
+    """A one-page listing that honours `updated_since` (inclusive), as the API does."""
+
+    def respond(request, context) -> dict:
+        since = request.qs.get("updated_since", [None])[0]
+        if since is None:
+            return page(records)
+        start = datetime.fromisoformat(since.upper().replace("Z", "+00:00"))
+        return page([r for r in records if datetime.fromisoformat(r["updated_at"]) >= start])
+
+    return respond
+
+
+def raw_state(database: Path) -> list[tuple]:
+    """Every raw row with the load that wrote it: a re-read that loads nothing keeps these."""
+    with duckdb.connect(str(database)) as connection:
+        return connection.execute(
+            "select id, target, updated_at, _dlt_load_id from ecosystems_raw.kpis order by id"
+        ).fetchall()
+
+
+def test_a_record_committed_late_inside_the_lookback_window_is_loaded_by_the_next_run(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    newest = kpi("kpi_1", "2026-03-01T09:30:00Z")
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=listing_since([newest]))
+        extract_kpis(database)
+        # committed by a replica after that run: 3 minutes older than the cursor
+        late = kpi("kpi_late", "2026-03-01T09:27:00Z", target=1.0)
+        mock.get(list_url("kpis"), json=listing_since([late, newest]))
+        assert extract_kpis(database) == {"kpis": 2}
+    rows = {row[0]: row for row in raw_state(database)}
+    assert rows["kpi_late"][1] == 1.0
+    assert rows["kpi_late"][3] != rows["kpi_1"][3]  # kpi_1, read again unchanged, kept its load
+
+
+def test_a_record_committed_later_than_the_window_is_out_of_reach(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    newest = kpi("kpi_1", "2026-03-01T09:30:00Z")
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=listing_since([newest]))
+        extract_kpis(database)
+        too_late = kpi("kpi_old", "2026-03-01T09:24:59Z")  # 5 min 1 s before the cursor
+        mock.get(list_url("kpis"), json=listing_since([too_late, newest]))
+        extract_kpis(database)
+    assert [row[0] for row in raw_state(database)] == ["kpi_1"]
+
+
+def test_without_a_lookback_window_a_late_record_is_missed(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    newest = kpi("kpi_1", "2026-03-01T09:30:00Z")
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=listing_since([newest]))
+        extract_kpis(database, lookback_seconds=0)
+        late = kpi("kpi_late", "2026-03-01T09:29:00Z")
+        mock.get(list_url("kpis"), json=listing_since([late, newest]))
+        extract_kpis(database, lookback_seconds=0)
+    assert [row[0] for row in raw_state(database)] == ["kpi_1"]
+
+
+def test_records_read_again_unchanged_write_nothing_and_changed_ones_load(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    window = [kpi(f"kpi_{n}", f"2026-03-01T09:2{n}:00Z") for n in range(1, 6)]
+    older = kpi("kpi_0", "2026-02-01T09:00:00Z")
+    with requests_mock.Mocker() as mock:
+        mock.get(list_url("kpis"), json=listing_since([older, *window]))
+        extract_kpis(database)
+        first = raw_state(database)
+        for _ in range(2):  # the window is read again, and again
+            assert extract_kpis(database) == {"kpis": len(window)}
+            assert raw_state(database) == first
+        # the same version stamp, other content: a change all the same
+        edited = {**window[2], "target": 7.0}
+        mock.get(list_url("kpis"), json=listing_since([older, *window[:2], edited, *window[3:]]))
+        extract_kpis(database)
+    after = {row[0]: row for row in raw_state(database)}
+    assert after["kpi_3"][1] == 7.0 and after["kpi_3"][3] != first[3][3]
+    assert {key: row for key, row in after.items() if key != "kpi_3"} == {
+        row[0]: row for row in first if row[0] != "kpi_3"
+    }

@@ -6,18 +6,14 @@ The processes follow each other: a run waiting for the database is paused (SIGST
 the test inspects the database after a kill, then resumed (SIGCONT).
 """
 
-import os
-import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
 from faults_support import (
     TOKEN,
+    Orchestrate,
     clean_run,
     copy_database,
     first_completed_load_job,
@@ -36,59 +32,6 @@ from faults_support import (
 from extract.sandbox import Fault
 from goalsync import cli
 from goalsync.activity import INTERRUPTED
-from goalsync.paths import PROJECT_ROOT
-
-
-class Orchestrate:
-    """`python orchestrate.py` in a child process; its output is read line by line."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "orchestrate.py")],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._new_lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-            self._new_lines.put(line)
-        self._new_lines.put(None)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, pattern: str, timeout: float = 120) -> str:
-        """Block until a new output line matches; fail if the process ends first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new_lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {pattern!r} within {timeout}s:\n{self.output}") from None
-            if line is None:
-                raise AssertionError(f"exited before {pattern!r}:\n{self.output}")
-            if re.search(pattern, line):
-                return line
-
-    def seen(self, pattern: str) -> bool:
-        return any(re.search(pattern, line) for line in list(self.lines))
-
-    def signal(self, signum: int) -> None:
-        os.kill(self.process.pid, signum)
-
-    def kill(self) -> None:
-        self.signal(signal.SIGKILL)
-        assert self.process.wait(timeout=30) == -signal.SIGKILL
 
 
 @pytest.fixture(scope="module")

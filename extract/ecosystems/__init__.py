@@ -16,6 +16,7 @@ from .helpers import (
     RecordProblems,
     page_to_table,
 )
+from .lookback import LookbackWindow
 from .settings import ENDPOINTS_BY_NAME, EndpointSpec
 
 PageCallback = Callable[[str, int], None]
@@ -41,7 +42,7 @@ def ecosystems_source(
     max_attempts: int = settings.REQUEST_MAX_ATTEMPTS,
     backoff_factor: float = settings.REQUEST_BACKOFF_FACTOR,
     max_retry_delay: float = settings.REQUEST_MAX_RETRY_DELAY_SECONDS,
-    incremental_lag_seconds: float = settings.INCREMENTAL_LAG_SECONDS,
+    lookback_seconds: float = settings.LOOKBACK_SECONDS,
     record_problems: RecordProblems | None = None,
     on_page: PageCallback | None = None,
 ) -> list[DltResource]:
@@ -49,8 +50,8 @@ def ecosystems_source(
 
     Records that cannot be loaded exactly as received are told to `record_problems`;
     `on_page` hears of each page as it arrives (pages reach dlt in batches).
-    `incremental_lag_seconds` re-reads that window before the cursor on every run, for an
-    API that commits records late (set `sources.ecosystems.incremental_lag_seconds`).
+    Every run reads again the `lookback_seconds` before the newest `updated_at` it loaded,
+    since the API commits records late; records read again unchanged are not loaded again.
     """
 
     def new_client() -> EcosystemsClient:
@@ -69,7 +70,7 @@ def ecosystems_source(
             new_client(),
             ENDPOINTS_BY_NAME[name],
             page_size,
-            incremental_lag_seconds,
+            lookback_seconds,
             record_problems,
             on_page,
         )
@@ -81,7 +82,7 @@ def _endpoint_resource(
     client: EcosystemsClient,
     endpoint: EndpointSpec,
     page_size: int,
-    lag_seconds: float,
+    lookback_seconds: float,
     record_problems: RecordProblems | None,
     on_page: PageCallback | None,
 ):
@@ -96,24 +97,32 @@ def _endpoint_resource(
     def list_records(
         updated_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(
             "updated_at",
-            # without a lag dlt drops the records at the cursor that it loaded last time,
-            # so a rerun with nothing new loads nothing; with one, merge on id dedupes
-            lag=lag_seconds or None,
+            # with a lag dlt reads the window again and leaves deduplication to us
+            # (LookbackWindow); without one it drops the records at the cursor it loaded
+            lag=lookback_seconds or None,
             on_cursor_value_missing="include",
         ),
     ) -> Iterator[pa.Table]:
         params: dict[str, Any] = {"limit": page_size}
         if updated_at.start_value is not None:
             params["updated_since"] = _iso_utc(updated_at.start_value)
+        window = None
+        if lookback_seconds:
+            window = LookbackWindow(dlt.current.resource_state(), lookback_seconds)
         batch: list[pa.Table] = []
         for page in client.iter_pages(endpoint.path, params, typed_as=endpoint):
             if on_page is not None:
                 on_page(endpoint.name, len(page))
-            if page:
-                batch.append(page_to_table(page, endpoint, record_problems))
+            table = page_to_table(page, endpoint, record_problems) if page else None
+            if table is not None and window is not None:
+                table = window.new_versions(table)
+            if table:
+                batch.append(table)
             if sum(map(len, batch)) >= settings.ROWS_PER_BATCH:
                 yield pa.concat_tables(batch)
                 batch = []
+        if window is not None:
+            window.close()
         if batch:
             yield pa.concat_tables(batch)
 

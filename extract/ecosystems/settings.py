@@ -8,10 +8,10 @@ DEFAULT_BASE_URL = "https://api.ecosystems.io/v1"
 PAGE_SIZE = 1000
 # pages go to dlt in tables of about this many rows: dlt's cost per table is fixed
 ROWS_PER_BATCH = 10_000
-# The contract's `updated_since` is inclusive and listings are ordered by `updated_at`, so
-# the cursor needs no lag. An API that commits records late (an `updated_at` older than the
-# newest one already served) needs one: records in that window are read again every run.
-INCREMENTAL_LAG_SECONDS = 0.0
+# Ecosystems commits writes up to 5 minutes late, so a listing can later return a record
+# older than the newest one served: every run reads this window before the cursor again.
+# 0 reads only from the cursor on, and misses every record committed late.
+LOOKBACK_SECONDS = 300.0
 
 REQUEST_TIMEOUT_SECONDS = 60.0
 REQUEST_MAX_ATTEMPTS = 6  # the contract asks for at least 4 retries on 429/5xx

@@ -204,6 +204,17 @@ class SandboxApi:
                 return error_reply(400, "rounds must be a positive integer")
             summaries = [self.store.mutate() for _ in range(rounds)]
             return Reply(200, orjson.dumps({"rounds": summaries}))
+        if (method, action) == ("POST", "commit_late"):
+            try:
+                record = self.store.commit_late(
+                    payload["endpoint"],
+                    payload["id"],
+                    payload.get("changes", {}),
+                    int(payload["seconds_late"]),
+                )
+            except (KeyError, TypeError, ValueError) as error:
+                return error_reply(400, f"commit_late: {error}")
+            return Reply(200, orjson.dumps(record))
         if (method, action) == ("POST", "reset"):
             self.reset()
             return Reply(200, b'{"ok":true}')

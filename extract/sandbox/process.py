@@ -155,6 +155,18 @@ class SandboxProcess:
         """Apply the next mutation round; returns the ids updated, deleted and added."""
         return self._control("POST", "mutate", {"rounds": 1})["rounds"][0]
 
+    def commit_late(
+        self, endpoint: str, record_id: str, changes: dict[str, Any], seconds_late: int
+    ) -> dict[str, Any]:
+        """Edit a record now, stamped `seconds_late` before the newest `updated_at` served."""
+        payload = {
+            "endpoint": endpoint,
+            "id": record_id,
+            "changes": changes,
+            "seconds_late": seconds_late,
+        }
+        return self._control("POST", "commit_late", payload)
+
     def reset(self) -> None:
         self._control("POST", "reset", {})
 

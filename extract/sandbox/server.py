@@ -171,6 +171,12 @@ class SandboxServer:
         """Apply the next mutation round; returns the ids updated, deleted and added."""
         return self.store.mutate()
 
+    def commit_late(
+        self, endpoint: str, record_id: str, changes: dict[str, Any], seconds_late: int
+    ) -> dict[str, Any]:
+        """Edit a record now, stamped `seconds_late` before the newest `updated_at` served."""
+        return self.store.commit_late(endpoint, record_id, changes, seconds_late)
+
     def reset(self) -> None:
         self.api.reset()
 

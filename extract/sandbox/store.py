@@ -202,6 +202,27 @@ class SandboxStore:
             self.rounds += 1
             return _Round(self, self.rounds).apply()
 
+    def commit_late(
+        self, endpoint: str, record_id: str, changes: dict[str, Any], seconds_late: int
+    ) -> dict[str, Any]:
+        """Publish an edit of a record now, stamped `seconds_late` before the newest
+        `updated_at` the listing serves: a write that a replica committed late."""
+        with self._lock:
+            record = self.current(endpoint, record_id)
+            if record is None:
+                raise KeyError(f"{endpoint} has no record {record_id!r}")
+            instant = self._newest_instant(endpoint) - seconds_late
+            record.update(changes)
+            record["updated_at"] = clock.render(instant, clock.UTC_Z)
+            self._save(endpoint, instant, record)
+            self._publish()
+            return record
+
+    def _newest_instant(self, endpoint: str) -> int:
+        view = self._views[endpoint]
+        newest = self.data.updated_at(endpoint, self.data.count(endpoint))
+        return max(newest, view.keys[-1][0]) if view.keys else newest
+
     def _save(self, endpoint: str, instant: int, record: dict[str, Any]) -> None:
         self._changed[endpoint][record["id"]] = (instant, record, orjson.dumps(record).decode())
 
