@@ -191,7 +191,13 @@ def clean_run(rounds: int, root: Path) -> tuple[Path, dict]:
 
 
 def copy_database(source: Path, target: Path) -> Path:
-    """The database alone: dlt restores its working state from the copy's own tables."""
+    """The database alone: dlt restores its working state from the copy's own tables.
+
+    Checkpointed first: a connection this process still holds (dbt's) may keep the last
+    writes in the write-ahead log, which a copy of the file alone would lose.
+    """
+    with duckdb.connect(str(source)) as connection:
+        connection.execute("checkpoint")
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)
     return target

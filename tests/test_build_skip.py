@@ -1,6 +1,7 @@
 """A rerun with nothing new skips the dbt build; new data, changed files or a missing output
 table build again. Real DuckDB, the in-process sandbox and a temporary copy of `dbt_project/`
-(so files can change safely); the tests run in file order and build on each other.
+(so files can change safely). A module fixture makes the first run once; each test starts
+from its own copy of that run's folder and a fresh sandbox with the same data.
 """
 
 import shutil
@@ -49,27 +50,40 @@ def copy_project(root: Path) -> Path:
     return root / "dbt_project"
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return copy_project(tmp_path_factory.mktemp("build_skip"))
+SCALE = SandboxScale.for_kpis(400)
 
 
 @pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> tuple[Path, list]:
+    """The chain's first run into a fresh database: its folder (project, seeds, database)."""
+    root = tmp_path_factory.mktemp("build_skip")
+    project = copy_project(root)
+    with pytest.MonkeyPatch.context() as patch, SandboxServer(SCALE) as server:
+        patch.setattr(dbt, "DBT_PROJECT_DIR", project)
+        source = SimpleNamespace(base_url=server.base_url, access_token=server.token)
+        engine = Engine(root / "goalsync.duckdb", load_jobs_config(), source, RecordingReporter())
+        results = engine.run_chain(CHAIN)
+    return root, results
+
+
+@pytest.fixture
+def project(first_run, tmp_path, monkeypatch) -> Path:
+    """This test's copy of the first run's folder; dbt runs its project."""
+    root = tmp_path / "build_skip"
+    shutil.copytree(first_run[0], root)
+    monkeypatch.setattr(dbt, "DBT_PROJECT_DIR", root / "dbt_project")
+    return root / "dbt_project"
+
+
+@pytest.fixture
 def sandbox():
-    with SandboxServer(SandboxScale.for_kpis(400)) as server:
+    with SandboxServer(SCALE) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def database(project) -> Path:
     return project.parent / "goalsync.duckdb"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def dbt_runs_the_copy(project):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dbt, "DBT_PROJECT_DIR", project)
-        yield
 
 
 @pytest.fixture
@@ -111,8 +125,8 @@ def watermark(database: Path) -> str | None:
         return build_state.source_watermark(connection)
 
 
-def test_first_run_builds_and_records_what_each_build_read(database, engine):
-    goal_sync, summary = engine.run_chain(CHAIN)
+def test_first_run_builds_and_records_what_each_build_read(first_run, database):
+    goal_sync, summary = first_run[1]
 
     assert (goal_sync.status, summary.status) == ("Partial Success", "Partial Success")
     assert built_in(database) == {GOAL_SYNC: goal_sync.run_id, SUMMARY: summary.run_id}
@@ -192,7 +206,9 @@ def test_new_source_data_builds_and_counts_the_changes(database, engine, sandbox
     assert built_in(database)[GOAL_SYNC] == result.run_id
 
 
-def test_a_custom_job_builds_after_the_goals_it_reads_were_rebuilt(database, engine):
+def test_a_custom_job_builds_after_the_goals_it_reads_were_rebuilt(database, engine, sandbox):
+    sandbox.mutate()
+    engine.run_job(GOAL_SYNC)
     # the same raw loads as the goals' last build: only that newer build can make it build
     query(
         database,

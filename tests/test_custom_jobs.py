@@ -1,9 +1,10 @@
 """Custom jobs end to end: models in models/custom, jobs.yml entries, the engine's insert,
 update and upsert into gainsight.<object>, counts and error records, and `job new`.
 
-One temporary copy of `dbt_project/` (plus the fixture models of tests/fixtures/custom_jobs)
-and one DuckDB file fed by the in-process sandbox serve the whole module: the tests run in
-file order and build on each other, so the dbt runs stay few.
+A module fixture copies `dbt_project/` (plus the fixture models of
+tests/fixtures/custom_jobs) and runs the example chain once; each test starts from its own
+copy of that folder and a fresh sandbox with the same data, so the dbt runs stay few and
+every test stands alone.
 """
 
 import shutil
@@ -74,7 +75,8 @@ FIXTURE_CHAINS = """
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def example_run(tmp_path_factory) -> tuple[Path, list]:
+    """The folder (project, jobs.yml, database) after the example chain's first run."""
     root = tmp_path_factory.mktemp("custom_jobs")
     shutil.copytree(
         REPO / "dbt_project",
@@ -87,32 +89,42 @@ def project(tmp_path_factory) -> Path:
     shipped = (REPO / "jobs.yml").read_text(encoding="utf-8")
     jobs = shipped.replace("\nchains:\n", FIXTURE_JOBS + "\nchains:\n") + FIXTURE_CHAINS
     (root / "jobs.yml").write_text(jobs, encoding="utf-8")
-    return root
+    with pytest.MonkeyPatch.context() as patch, SandboxServer() as server:
+        use_folder(patch, root, server)
+        results = run("chain", EXAMPLE_CHAIN)
+    return root, results
 
 
-@pytest.fixture(scope="module")
+def use_folder(patch: pytest.MonkeyPatch, root: Path, sandbox: SandboxServer) -> None:
+    """Runs, dbt and `job new` use this folder's project, jobs.yml and database."""
+    jobs_path = root / "jobs.yml"
+    patch.setenv("GOALSYNC_DUCKDB_PATH", str(root / "goalsync.duckdb"))
+    patch.setenv("SOURCES__ECOSYSTEMS__ACCESS_TOKEN", sandbox.token)
+    patch.setenv("SOURCES__ECOSYSTEMS__BASE_URL", sandbox.base_url)
+    patch.setattr(dbt, "DBT_PROJECT_DIR", root / "dbt_project")
+    patch.setattr(custom_jobs, "DBT_PROJECT_DIR", root / "dbt_project")
+    patch.setattr(custom_jobs, "DEFAULT_JOBS_PATH", jobs_path)
+    patch.setattr(cli, "load_jobs_config", lambda: load_jobs_config(jobs_path))
+
+
+@pytest.fixture
 def sandbox():
     with SandboxServer() as server:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
+def project(example_run, tmp_path, sandbox, monkeypatch) -> Path:
+    """This test's copy of the example run's folder, in use."""
+    root = tmp_path / "custom_jobs"
+    shutil.copytree(example_run[0], root)
+    use_folder(monkeypatch, root, sandbox)
+    return root
+
+
+@pytest.fixture
 def database(project) -> Path:
     return project / "goalsync.duckdb"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def environment(project, sandbox, database):
-    jobs_path = project / "jobs.yml"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOALSYNC_DUCKDB_PATH", str(database))
-        patch.setenv("SOURCES__ECOSYSTEMS__ACCESS_TOKEN", sandbox.token)
-        patch.setenv("SOURCES__ECOSYSTEMS__BASE_URL", sandbox.base_url)
-        patch.setattr(dbt, "DBT_PROJECT_DIR", project / "dbt_project")
-        patch.setattr(custom_jobs, "DBT_PROJECT_DIR", project / "dbt_project")
-        patch.setattr(custom_jobs, "DEFAULT_JOBS_PATH", jobs_path)
-        patch.setattr(cli, "load_jobs_config", lambda: load_jobs_config(jobs_path))
-        yield
 
 
 def query(database: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -158,9 +170,13 @@ TWO_PAIRS = (
 )
 
 
-def test_job_new_scaffolds_models_and_a_jobs_entry(project):
+def scaffold_goal_targets() -> None:
     command = ["job", "new", "Goal Targets", "--source", "kpis", "--destination", "goal_targets"]
     assert cli.main(command) == cli.EXIT_OK
+
+
+def test_job_new_scaffolds_models_and_a_jobs_entry(project):
+    scaffold_goal_targets()
 
     custom = project / "dbt_project" / "models" / "custom"
     assert sorted(path.name for path in custom.glob("goal_targets*")) == [
@@ -180,6 +196,7 @@ def test_job_new_scaffolds_models_and_a_jobs_entry(project):
 
 
 def test_job_new_refuses_taken_names_and_objects(project):
+    scaffold_goal_targets()
     jobs_before = (project / "jobs.yml").read_text(encoding="utf-8")
     for name, destination, options in (
         ("goal targets", "other", []),
@@ -193,8 +210,8 @@ def test_job_new_refuses_taken_names_and_objects(project):
     assert (project / "jobs.yml").read_text(encoding="utf-8") == jobs_before
 
 
-def test_example_chain_loads_one_summary_row_per_company(database):
-    goal_sync, summary = run("chain", EXAMPLE_CHAIN)
+def test_example_chain_loads_one_summary_row_per_company(example_run, database):
+    goal_sync, summary = example_run[1]
 
     assert (goal_sync.job_name, goal_sync.status) == ("CS Goal Sync", "Partial Success")
     assert (summary.job_name, summary.status) == ("Company Value Summary", "Partial Success")
@@ -253,6 +270,7 @@ def test_custom_models_unit_tests_pass(database):
 
 
 def test_new_job_previews_before_its_first_run_then_runs(database, capsys):
+    scaffold_goal_targets()
     capsys.readouterr()
     assert cli.main(["preview", "--job", "Goal Targets", "--limit", "3"]) == cli.EXIT_OK
 
@@ -370,7 +388,11 @@ def test_broken_custom_job_fails_alone_and_skips_the_rest_of_its_chain(database,
     assert query(database, f"select * from {SUMMARY} order by company_gsid") == summary
 
 
-def test_second_run_counts_real_inserts_and_updates_per_operation(database):
+def test_second_run_counts_real_inserts_and_updates_per_operation(database, sandbox):
+    for name in ("Goal Snapshot Insert", "Goal Snapshot Update", "Goal Snapshot Upsert"):
+        run("job", name)
+    sandbox.mutate()
+    run("job", "CS Goal Sync")  # new source data reaches the goals the snapshot reads
     before = rows_by_key(database, "gainsight.goal_snapshot")
     assert rows_by_key(database, "gainsight.goal_snapshot_upserted") == before
 

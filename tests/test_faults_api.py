@@ -36,9 +36,10 @@ def sandbox():
         yield server
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory, clean):
-    return copy_database(clean[0], tmp_path_factory.mktemp("api") / "goalsync.duckdb")
+@pytest.fixture
+def database(tmp_path, clean):
+    """Each test's own copy of the baseline: a run that converges changes it."""
+    return copy_database(clean[0], tmp_path / "goalsync.duckdb")
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """End to end: sandbox API → dlt → dbt → activity, through the CLI functions, on a real file."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,21 +12,38 @@ from goalsync import cli
 
 
 @pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    """The folder of a first `orchestrate.py` run into a fresh database."""
+    folder = tmp_path_factory.mktemp("e2e")
+    with pytest.MonkeyPatch.context() as patch, SandboxServer() as server:
+        use_run_settings(patch, server, folder / "goalsync.duckdb")
+        assert cli.main([]) == cli.EXIT_OK
+    return folder
+
+
+def use_run_settings(patch: pytest.MonkeyPatch, sandbox: SandboxServer, database: Path) -> None:
+    patch.setenv("GOALSYNC_DUCKDB_PATH", str(database))
+    patch.setenv("SOURCES__ECOSYSTEMS__ACCESS_TOKEN", sandbox.token)
+    patch.setenv("SOURCES__ECOSYSTEMS__BASE_URL", sandbox.base_url)
+
+
+@pytest.fixture
 def sandbox():
+    """A sandbox with the same data as the first run's."""
     with SandboxServer() as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def database(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("e2e") / "goalsync.duckdb"
+@pytest.fixture
+def database(first_run, tmp_path) -> Path:
+    """This test's copy of the first run's database (and dlt's folder beside it)."""
+    shutil.copytree(first_run, tmp_path / "e2e")
+    return tmp_path / "e2e" / "goalsync.duckdb"
 
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch, sandbox, database):
-    monkeypatch.setenv("GOALSYNC_DUCKDB_PATH", str(database))
-    monkeypatch.setenv("SOURCES__ECOSYSTEMS__ACCESS_TOKEN", sandbox.token)
-    monkeypatch.setenv("SOURCES__ECOSYSTEMS__BASE_URL", sandbox.base_url)
+    use_run_settings(monkeypatch, sandbox, database)
 
 
 def last_run(database: Path) -> dict:
@@ -57,7 +75,6 @@ def expected_changes(before: dict[str, tuple], after: dict[str, tuple]) -> tuple
 
 
 def test_first_run_loads_goals_and_records_rejections(database):
-    assert cli.main([]) == cli.EXIT_OK
     run = last_run(database)
     goals = goals_by_key(database)
     rejected = query(database, "select count(*) from gainsight.customer_goals_errors")[0][0]
