@@ -154,7 +154,7 @@ class Engine:
             stopped = stop_received(failure)
         except KeyboardInterrupt as failure:
             stopped = stop_received(failure) or RunStopped(signal.SIGINT)
-            outcome = _stop(stopped)
+            return _stop(stopped), stopped
         if stopped is not None:
             outcome = _stop(stopped)
         return outcome, stopped

@@ -20,6 +20,10 @@ from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_GRACE_SECONDS = 10.0
+STOPPED_HINT = (
+    "the run was recorded as Failed; what it had not finished is left for the next run, "
+    "as after a crash"
+)
 
 _received: int | None = None
 _record_if_forced: "Callable[[RunStopped], None] | None" = None
@@ -112,9 +116,3 @@ def _force_exit(signum: int) -> None:
                 print(f"error: {stopped.reason}: {STOPPED_HINT}", file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(stopped.exit_status)
-
-
-STOPPED_HINT = (
-    "the run was recorded as Failed; what it had not finished is left for the next run, "
-    "as after a crash"
-)

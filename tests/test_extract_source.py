@@ -271,16 +271,21 @@ def raw_state(database: Path) -> list[tuple]:
         ).fetchall()
 
 
-def test_a_record_committed_late_inside_the_lookback_window_is_loaded_by_the_next_run(tmp_path):
-    database = tmp_path / "goalsync.duckdb"
+def extract_then_commit_late(database: Path, late: dict) -> dict[str, int]:
+    """A run reads kpi_1 (09:30); `late` appears after it; what the next run reads."""
     newest = kpi("kpi_1", "2026-03-01T09:30:00Z")
     with requests_mock.Mocker() as mock:
         mock.get(list_url("kpis"), json=listing_since([newest]))
         extract_kpis(database)
-        # committed by a replica after that run: 3 minutes older than the cursor
-        late = kpi("kpi_late", "2026-03-01T09:27:00Z", target=1.0)
         mock.get(list_url("kpis"), json=listing_since([late, newest]))
-        assert extract_kpis(database) == {"kpis": 2}
+        return extract_kpis(database)
+
+
+def test_a_record_committed_late_inside_the_lookback_window_is_loaded_by_the_next_run(tmp_path):
+    database = tmp_path / "goalsync.duckdb"
+    # committed by a replica after that run: 3 minutes older than the cursor
+    late = kpi("kpi_late", "2026-03-01T09:27:00Z", target=1.0)
+    assert extract_then_commit_late(database, late) == {"kpis": 2}
     rows = {row[0]: row for row in raw_state(database)}
     assert rows["kpi_late"][1] == 1.0
     assert rows["kpi_late"][3] != rows["kpi_1"][3]  # kpi_1, read again unchanged, kept its load
@@ -288,13 +293,8 @@ def test_a_record_committed_late_inside_the_lookback_window_is_loaded_by_the_nex
 
 def test_a_record_committed_later_than_the_window_is_out_of_reach(tmp_path):
     database = tmp_path / "goalsync.duckdb"
-    newest = kpi("kpi_1", "2026-03-01T09:30:00Z")
-    with requests_mock.Mocker() as mock:
-        mock.get(list_url("kpis"), json=listing_since([newest]))
-        extract_kpis(database)
-        too_late = kpi("kpi_old", "2026-03-01T09:24:59Z")  # 5 min 1 s before the cursor
-        mock.get(list_url("kpis"), json=listing_since([too_late, newest]))
-        extract_kpis(database)
+    too_late = kpi("kpi_old", "2026-03-01T09:24:59Z")  # 5 min 1 s before the cursor
+    extract_then_commit_late(database, too_late)
     assert [row[0] for row in raw_state(database)] == ["kpi_1"]
 
 
