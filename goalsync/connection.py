@@ -11,12 +11,18 @@ from urllib.parse import urlsplit
 
 import tomlkit
 import tomlkit.exceptions
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.container import Container
 from dlt.common.configuration.providers import (
     ConfigTomlProvider,
     EnvironProvider,
     SecretsTomlProvider,
 )
 from dlt.common.configuration.providers.provider import ConfigProvider
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.configuration.specs.config_providers_context import ConfigProvidersContainer
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+from dlt.common.configuration.utils import TraceLogContext
 from dlt.common.typing import TSecretStrValue
 
 from extract.ecosystems import EcosystemsAPIError, EcosystemsClient
@@ -179,19 +185,20 @@ def delete_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Connection:
 
 
 def resolve_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Connection | None:
-    """The connection to use, with dlt's precedence (env vars, secrets.toml, config.toml).
+    """The connection to use, resolved by dlt (env vars, then secrets.toml, then config.toml).
 
     None when no access token is configured anywhere: the caller starts the sandbox.
     """
     stored = load_stored_connection(settings_dir)  # also turns a broken file into a ConfigError
-    providers = _providers(settings_dir)
-    access_token, token_provider = _lookup(ACCESS_TOKEN_KEY, TSecretStrValue, providers)
+    settings, providers = _resolved_settings(settings_dir)
+    access_token = (settings.access_token or "").strip()
     if not access_token:
         return None
-    base_url, url_provider = _lookup(BASE_URL_KEY, str, providers)
-    from_environment = isinstance(token_provider, EnvironProvider)
+    base_url = (settings.base_url or "").strip()
+    from_environment = providers.get(ACCESS_TOKEN_KEY) == EnvironProvider().name
     if base_url:
-        base_url = _checked_base_url(base_url, _location(url_provider, BASE_URL_KEY, settings_dir))
+        where = _location(providers.get(BASE_URL_KEY), BASE_URL_KEY, settings_dir)
+        base_url = _checked_base_url(base_url, where)
     if from_environment or stored is None:
         name = ENVIRONMENT_CONNECTION if from_environment else UNNAMED_CONNECTION
     else:
@@ -202,6 +209,28 @@ def resolve_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Connection 
         access_token=access_token,
         source="environment" if from_environment else "stored",
     )
+
+
+@configspec
+class EcosystemsSettings(BaseConfiguration):
+    """`[sources.ecosystems]` as dlt resolves it for the source (`dlt.secrets.value`)."""
+
+    access_token: TSecretStrValue | None = None
+    base_url: str | None = None
+
+
+def _resolved_settings(settings_dir: Path) -> tuple[EcosystemsSettings, dict[str, str]]:
+    """dlt's own resolution over the settings folder; with the provider that gave each key."""
+    container = Container()
+    run_context = container[PluggableRunContext]
+    project_providers = run_context.providers
+    run_context.providers = ConfigProvidersContainer(_providers(settings_dir))
+    try:
+        with container.injectable_context(TraceLogContext()) as traces:
+            settings = resolve_configuration(EcosystemsSettings(), sections=SECTIONS)
+    finally:
+        run_context.providers = project_providers
+    return settings, {trace.key: trace.provider_name for trace in traces.resolved_traces}
 
 
 def test_connection(
@@ -262,28 +291,12 @@ def _providers(settings_dir: Path) -> list[ConfigProvider]:
     ]
 
 
-def _location(provider: ConfigProvider | None, key: str, settings_dir: Path) -> str:
-    if isinstance(provider, EnvironProvider):
-        return provider.get_key_name(key, *SECTIONS)
-    file_name = (
-        secrets_path(settings_dir)
-        if provider and provider.supports_secrets
-        else (settings_dir / "config.toml")
-    )
+def _location(provider_name: str | None, key: str, settings_dir: Path) -> str:
+    if provider_name == EnvironProvider().name:
+        return EnvironProvider.get_key_name(key, *SECTIONS)
+    in_secrets = provider_name == SecretsTomlProvider(settings_dir=str(settings_dir)).name
+    file_name = secrets_path(settings_dir) if in_secrets else (settings_dir / "config.toml")
     return f"{shown_path(file_name)} key {'.'.join((*SECTIONS, key))}"
-
-
-def _lookup(
-    key: str, hint: type, providers: list[ConfigProvider]
-) -> tuple[str | None, ConfigProvider | None]:
-    """The first provider holding a non-blank value wins, as in dlt's own resolution."""
-    for provider in providers:
-        if hint is TSecretStrValue and not provider.supports_secrets:
-            continue
-        value, _ = provider.get_value(key, hint, None, *SECTIONS)
-        if value is not None and str(value).strip():
-            return str(value).strip(), provider
-    return None, None
 
 
 def _section(document: tomlkit.TOMLDocument) -> Any:
