@@ -5,6 +5,7 @@ map from each value's location (pydantic's `loc`) to its node's line places the 
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +103,7 @@ _NAME_MAX_LENGTH = 100
 _CRON_PROBE_START = datetime(2026, 1, 1, tzinfo=UTC)
 _YAML_SYNTAX_FIX = "fix the YAML syntax (indent with spaces; quote values containing ': ' or '#')"
 
-Loc = tuple[str | int, ...]
+_Loc = tuple[str | int, ...]
 
 
 def load_jobs_config(
@@ -145,16 +146,16 @@ def _load(path: Path, text: str, builtin: JobsConfig | None) -> JobsConfig:
 # --- the file's schema ------------------------------------------------------------------
 
 
-def _problem(problem: str, fix: str, at: Loc = (), on_key: bool = False) -> PydanticCustomError:
+def _problem(problem: str, fix: str, at: _Loc = (), on_key: bool = False) -> PydanticCustomError:
     """A validation error with its message; `at` points below the value validated (on_key: at
     the key's line rather than its value's)."""
     context = {"problem": problem, "fix": fix, "at": at, "on_key": on_key}
     return PydanticCustomError("goalsync", "{problem}; {fix}", context)
 
 
-def _text(value: object, what: str) -> str:
+def _text(value: object, what: str, at: _Loc = ()) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _problem(f"{what} is not text", "write it as a plain value")
+        raise _problem(f"{what} is not text", "write it as a plain value", at=at)
     return str(value)
 
 
@@ -166,25 +167,33 @@ def _Text(what: str) -> Any:
     return Annotated[str, BeforeValidator(lambda value: _text(value, what))]
 
 
-def _Identifier(key: str) -> Any:
+def _Rule(base: Any, holds: Callable[[str], object], problem: str, fix: str) -> Any:
+    """`base` that must satisfy `holds`; `{value}` in the problem is the value."""
+
     def check(value: str) -> str:
-        if not _IDENTIFIER.match(value):
-            raise _problem(
-                f"{key} '{value}' is not a valid name",
-                "use letters, digits and underscores, starting with a letter",
-            )
+        if not holds(value):
+            raise _problem(problem.format(value=value), fix)
         return value
 
-    return Annotated[_Text(f"'{key}'"), AfterValidator(check)]
+    return Annotated[base, AfterValidator(check)]
+
+
+def _Identifier(key: str) -> Any:
+    return _Rule(
+        _Text(f"'{key}'"),
+        _IDENTIFIER.match,
+        f"{key} '{{value}}' is not a valid name",
+        "use letters, digits and underscores, starting with a letter",
+    )
 
 
 def _Choice(what: str, choices: tuple[str, ...]) -> Any:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise _problem(f"{what} '{value}' is not valid", f"use one of {_listed(choices)}")
-        return value
-
-    return Annotated[_Text(what), AfterValidator(check)]
+    return _Rule(
+        _Text(what),
+        choices.__contains__,
+        f"{what} '{{value}}' is not valid",
+        f"use one of {_listed(choices)}",
+    )
 
 
 def _List(key: str, item: Any) -> Any:
@@ -226,16 +235,15 @@ def _schedule(value: object) -> str | None:
     return " ".join(expression.split())
 
 
-Schedule = Annotated[str | None, BeforeValidator(_schedule)]
+_Schedule = Annotated[str | None, BeforeValidator(_schedule)]
 
 
-def _resource(value: str) -> str:
-    if value not in RESOURCES:
-        raise _problem(f"unknown extract resource '{value}'", f"use any of {_listed(RESOURCES)}")
-    return value
-
-
-_Resource = Annotated[_Text("an extract resource"), AfterValidator(_resource)]
+_Resource = _Rule(
+    _Text("an extract resource"),
+    RESOURCES.__contains__,
+    "unknown extract resource '{value}'",
+    f"use any of {_listed(RESOURCES)}",
+)
 
 
 def _listed_once(resources: tuple[str, ...]) -> tuple[str, ...]:
@@ -246,15 +254,12 @@ def _listed_once(resources: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _Email(key: str) -> Any:
-    def check(value: str) -> str:
-        if not _EMAIL.match(value):
-            raise _problem(
-                f"'{value}' in notify.{key} is not an email address",
-                "write one address per item, like name@example.com",
-            )
-        return value
-
-    return Annotated[_Text("an email address"), AfterValidator(check)]
+    return _Rule(
+        _Text("an email address"),
+        _EMAIL.match,
+        f"'{{value}}' in notify.{key} is not an email address",
+        "write one address per item, like name@example.com",
+    )
 
 
 class _Mapping(BaseModel):
@@ -274,7 +279,6 @@ class _Mapping(BaseModel):
     @classmethod
     def checked(cls, value: dict, context: dict) -> dict:
         cls.known_keys(value, cls.what)
-        cls.required(value, cls.what, [k for k, f in cls.model_fields.items() if f.is_required()])
         return value
 
     @classmethod
@@ -301,7 +305,7 @@ def _entry_name(value: dict, what: str, builtin: dict[str, object]) -> str:
     refused, people type them either way."""
     if value.get("name") is None:
         raise _problem(f"a {what} has no name", f"add `name: ...` to the {what}")
-    name = _text(value["name"], f"a {what} name").strip()
+    name = _text(value["name"], f"a {what} name", at=("name",)).strip()
     if not name or "\n" in name or len(name) > _NAME_MAX_LENGTH:
         raise _problem(
             f"{what} name {name!r} is not valid",
@@ -373,7 +377,7 @@ class _JobEntry(_Mapping):
     errors_model: _Identifier("errors_model") | None = None
     extract: Annotated[_List("extract", _Resource), AfterValidator(_listed_once)] = RESOURCES
     destination: _Destination | None = Field(None, description="where rows go")
-    schedule: Schedule = None
+    schedule: _Schedule = None
     dependent_job: _optional_text("dependent_job") = None
     notify: _Notify | None = None
 
@@ -424,7 +428,7 @@ class _ChainEntry(_Mapping):
 
     name: str
     jobs: _List("jobs", _Text("a job name")) = Field(description="the jobs it runs")
-    schedule: Schedule = None
+    schedule: _Schedule = None
 
     @classmethod
     def checked(cls, value: dict, context: dict) -> dict:
@@ -526,8 +530,8 @@ class _Document:
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
-        self._lines: dict[Loc, int] = {}
-        self._key_lines: dict[Loc, int] = {}
+        self._lines: dict[_Loc, int] = {}
+        self._key_lines: dict[_Loc, int] = {}
         self._constructor = SafeConstructor()
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -540,7 +544,7 @@ class _Document:
             raise self._error(1, f"invalid YAML ({error})", _YAML_SYNTAX_FIX) from None
         self.data = None if root is None else self._plain(root, ())
 
-    def _plain(self, node: Node, loc: Loc) -> object:
+    def _plain(self, node: Node, loc: _Loc) -> object:
         self._lines[loc] = node.start_mark.line + 1
         if isinstance(node, SequenceNode):
             return [self._plain(item, (*loc, index)) for index, item in enumerate(node.value)]
@@ -563,7 +567,7 @@ class _Document:
             mapping[key] = self._plain(value_node, (*loc, key))
         return mapping
 
-    def line(self, loc: Loc, on_key: bool = False) -> int:
+    def line(self, loc: _Loc, on_key: bool = False) -> int:
         """The line of the value at `loc` (or of its key), else of the nearest value above it."""
         if on_key and loc in self._key_lines:
             return self._key_lines[loc]
@@ -571,7 +575,7 @@ class _Document:
             loc = loc[:-1]
         return self._lines[loc]
 
-    def error(self, loc: Loc, problem: str, fix: str, on_key: bool = False) -> ConfigError:
+    def error(self, loc: _Loc, problem: str, fix: str, on_key: bool = False) -> ConfigError:
         return self._error(self.line(loc, on_key), problem, fix)
 
     def error_from(self, error: ValidationError) -> ConfigError:
@@ -593,7 +597,7 @@ class _Document:
         return ConfigError(f"{shown_path(self.path)} line {line}: {problem}; {fix}")
 
 
-def _mapping_name(loc: Loc) -> str:
+def _mapping_name(loc: _Loc) -> str:
     match loc:
         case ():
             return "the file"
