@@ -535,6 +535,7 @@ class _Document:
         self._constructor = SafeConstructor()
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.data = None if root is None else self._plain(root, ())
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line = mark.line + 1 if mark is not None else 1
@@ -542,18 +543,24 @@ class _Document:
             raise self._error(line, f"invalid YAML ({problem})", _YAML_SYNTAX_FIX) from None
         except yaml.YAMLError as error:
             raise self._error(1, f"invalid YAML ({error})", _YAML_SYNTAX_FIX) from None
-        self.data = None if root is None else self._plain(root, ())
 
     def _plain(self, node: Node, loc: _Loc) -> object:
         self._lines[loc] = node.start_mark.line + 1
         if isinstance(node, SequenceNode):
             return [self._plain(item, (*loc, index)) for index, item in enumerate(node.value)]
         if not isinstance(node, MappingNode):
-            return self._constructor.construct_object(node, deep=True)
+            try:
+                return self._constructor.construct_object(node, deep=True)
+            except ValueError as error:  # e.g. a date with month 13
+                raise self._error(
+                    self._lines[loc],
+                    f"'{node.value}' is not a valid value ({error})",
+                    "quote it to write it as text",
+                ) from None
         mapping: dict[str, object] = {}
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
-            key = self._plain(key_node, (*loc, "<key>"))
+            key = self._constructor.construct_object(key_node, deep=True)
             if isinstance(key, bool) or not isinstance(key, str | int | float):
                 raise self._error(key_line, "a key is not text", "write it as a plain value")
             key = str(key)

@@ -431,3 +431,26 @@ def test_a_value_of_the_wrong_type_gives_one_line_with_its_line(tmp_path, line, 
     )
 
     assert message == f"{tmp_path / 'jobs.yml'} {expected}"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        pytest.param(
+            "jobs:\n  - name: !!python/name:os.system x\n",
+            2,
+            "invalid YAML (could not determine a constructor for the tag",
+            id="unsafe-tag",
+        ),
+        pytest.param(
+            "jobs:\n  - name: A\n    schedule: 2026-13-45\n",
+            3,
+            "'2026-13-45' is not a valid value (month must be in 1..12)",
+            id="impossible-date",
+        ),
+    ],
+)
+def test_a_value_yaml_cannot_build_gives_one_line(tmp_path, text, line, problem):
+    message = config_error(tmp_path, text)
+
+    assert message.startswith(f"{tmp_path / 'jobs.yml'} line {line}: {problem}"), message
