@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import connection as connections
-from . import custom_jobs, views
+from . import scaffold, views
 from .clock import utc_now
 from .engine import Engine, JobRunResult
 from .errors import ConfigError, first_line, redacted, shown_path
@@ -234,7 +234,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_job_new(args: argparse.Namespace) -> int:
-    scaffolded = custom_jobs.scaffold_job(
+    scaffolded = scaffold.scaffold_job(
         args.name,
         source=args.source,
         destination=args.destination,
@@ -317,10 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     job_actions = job.add_subparsers(dest="action", required=True)
     new = job_actions.add_parser("new", help="scaffold a custom job: dbt models + jobs.yml entry")
     new.add_argument("name", help="job name, e.g. 'Company Value Summary'")
-    new.add_argument("--source", required=True, choices=tuple(custom_jobs.SOURCES))
+    new.add_argument("--source", required=True, choices=tuple(scaffold.SOURCES))
     new.add_argument("--destination", required=True, help="object name in schema gainsight")
-    new.add_argument("--kind", default="custom", choices=custom_jobs.SCAFFOLD_KINDS)
-    new.add_argument("--operation", default="upsert", choices=custom_jobs.SCAFFOLD_OPERATIONS)
+    new.add_argument("--kind", default="custom", choices=scaffold.SCAFFOLD_KINDS)
+    new.add_argument("--operation", default="upsert", choices=scaffold.SCAFFOLD_OPERATIONS)
     new.add_argument("--key", help="key column (default: the source record's id)")
     new.set_defaults(handler=cmd_job_new)
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from extract.sandbox import SandboxServer
-from goalsync import cli, custom_jobs, dbt
+from goalsync import cli, custom_jobs, dbt, scaffold
 from goalsync.dbt import run_dbt
 from goalsync.jobs_config import Destination, load_jobs_config
 
@@ -102,8 +102,8 @@ def use_folder(patch: pytest.MonkeyPatch, root: Path, sandbox: SandboxServer) ->
     patch.setenv("SOURCES__ECOSYSTEMS__ACCESS_TOKEN", sandbox.token)
     patch.setenv("SOURCES__ECOSYSTEMS__BASE_URL", sandbox.base_url)
     patch.setattr(dbt, "DBT_PROJECT_DIR", root / "dbt_project")
-    patch.setattr(custom_jobs, "DBT_PROJECT_DIR", root / "dbt_project")
-    patch.setattr(custom_jobs, "DEFAULT_JOBS_PATH", jobs_path)
+    patch.setattr(scaffold, "DBT_PROJECT_DIR", root / "dbt_project")
+    patch.setattr(scaffold, "DEFAULT_JOBS_PATH", jobs_path)
     patch.setattr(cli, "load_jobs_config", lambda: load_jobs_config(jobs_path))
 
 
@@ -475,12 +475,12 @@ def test_update_sql_skips_unchanged_rows_and_excluded_columns():
     ],
 )
 def test_job_entry_is_added_to_the_jobs_list(text, expected):
-    assert custom_jobs._with_job_entry(text, "  - name: New\n") == expected
+    assert scaffold._with_job_entry(text, "  - name: New\n") == expected
 
 
 def test_model_name_comes_from_the_job_name():
-    assert custom_jobs.model_name_for(" Company Value Summary! ") == "company_value_summary"
+    assert scaffold.model_name_for(" Company Value Summary! ") == "company_value_summary"
     with pytest.raises(cli.ConfigError):
-        custom_jobs.model_name_for("2026 goals")
-    entry = custom_jobs._jobs_entry("Goals: EMEA #1", "goals_emea_1", "x", "custom", "upsert", "k")
+        scaffold.model_name_for("2026 goals")
+    entry = scaffold._jobs_entry("Goals: EMEA #1", "goals_emea_1", "x", "custom", "upsert", "k")
     assert yaml.safe_load("jobs:\n" + entry)["jobs"][0]["name"] == "Goals: EMEA #1"

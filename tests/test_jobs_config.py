@@ -4,9 +4,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from goalsync.errors import ConfigError
 from goalsync.jobs_config import (
+    BUILTIN_JOBS_PATH,
     CS_GOAL_SYNC,
     CS_GOAL_SYNC_NAME,
     DEFAULT_CHAIN,
@@ -14,6 +16,7 @@ from goalsync.jobs_config import (
     Destination,
     JobSpec,
     load_jobs_config,
+    read_builtin_jobs,
 )
 from goalsync.paths import PROJECT_ROOT
 
@@ -349,3 +352,105 @@ def test_invalid_file_gives_one_line_with_file_line_and_fix(tmp_path, text, line
     assert problem in message
     fix = message.split("; ")[-1]
     assert len(fix) > 5, message
+
+
+def test_the_built_in_file_defines_the_out_of_the_box_job_and_default_chain():
+    builtin = yaml.safe_load(BUILTIN_JOBS_PATH.read_text(encoding="utf-8"))
+    [job] = builtin["jobs"]
+    assert (job["name"], job["model"], job["errors_model"]) == (
+        CS_GOAL_SYNC.name,
+        CS_GOAL_SYNC.model,
+        CS_GOAL_SYNC.errors_model,
+    )
+    assert tuple(job["extract"]) == CS_GOAL_SYNC.extract
+    assert job["destination"] == {
+        "object": CS_GOAL_SYNC.destination.object_name,
+        "kind": CS_GOAL_SYNC.destination.kind,
+        "operation": CS_GOAL_SYNC.destination.operation,
+        "key": list(CS_GOAL_SYNC.destination.key),
+        "compare_exclude": list(CS_GOAL_SYNC.destination.compare_exclude),
+    }
+    assert builtin["chains"] == [{"name": DEFAULT_CHAIN.name, "jobs": list(DEFAULT_CHAIN.jobs)}]
+
+
+def test_an_edited_built_in_file_changes_the_locked_job_and_jobs_yml_still_cannot(tmp_path):
+    edited = tmp_path / "builtin_jobs.yml"
+    text = BUILTIN_JOBS_PATH.read_text(encoding="utf-8")
+    edited.write_text(text.replace("model: customer_goals\n", "model: customer_goals_v2\n"))
+    builtin = read_builtin_jobs(edited)
+    oob = builtin.job(CS_GOAL_SYNC_NAME)
+    assert (oob.model, oob.locked) == ("customer_goals_v2", True)
+
+    path = write_jobs(
+        tmp_path,
+        """\
+        jobs:
+          - name: CS Goal Sync
+            schedule: "0 7 * * *"
+            model: customer_goals
+        """,
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_jobs_config(path, builtin)
+    assert str(raised.value) == (
+        f"{path} line 4: the out-of-the-box job 'CS Goal Sync' cannot be modified (key 'model'); "
+        "only 'schedule', 'dependent_job', 'notify' may be set for it; add a custom job instead"
+    )
+    assert load_jobs_config(path.with_name("absent.yml"), builtin).job(CS_GOAL_SYNC_NAME) == oob
+
+
+TYPE_ERRORS = [
+    pytest.param("key: 5", "line 8: 'key' is not a list; write a YAML list: [a, b]", id="key-5"),
+    pytest.param(
+        "compare_exclude: [[a, b]]",
+        "line 8: 'compare_exclude' is not text; write it as a plain value",
+        id="nested-list",
+    ),
+    pytest.param(
+        "key: {goal_key: true}",
+        "line 8: 'key' is not a list; write a YAML list: [a, b]",
+        id="key-mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), TYPE_ERRORS)
+def test_a_value_of_the_wrong_type_gives_one_line_with_its_line(tmp_path, line, expected):
+    message = config_error(
+        tmp_path,
+        f"""\
+        jobs:
+          - name: A
+            model: a
+            destination:
+              object: a
+              kind: custom
+              operation: replace
+              {line}
+        """,
+    )
+
+    assert message == f"{tmp_path / 'jobs.yml'} {expected}"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        pytest.param(
+            "jobs:\n  - name: !!python/name:os.system x\n",
+            2,
+            "invalid YAML (could not determine a constructor for the tag",
+            id="unsafe-tag",
+        ),
+        pytest.param(
+            "jobs:\n  - name: A\n    schedule: 2026-13-45\n",
+            3,
+            "'2026-13-45' is not a valid value (month must be in 1..12)",
+            id="impossible-date",
+        ),
+    ],
+)
+def test_a_value_yaml_cannot_build_gives_one_line(tmp_path, text, line, problem):
+    message = config_error(tmp_path, text)
+
+    assert message.startswith(f"{tmp_path / 'jobs.yml'} line {line}: {problem}"), message
