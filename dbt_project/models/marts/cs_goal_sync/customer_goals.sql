@@ -5,7 +5,7 @@
     pre_hook="{{ start_incremental_rebuild('value_driver_id', 'affected_goal_value_drivers') }}",
     post_hook="{{ finish_incremental_rebuild() }}",
 ) }}
--- depends_on: {{ ref('stg_ecosystems__record_loads') }}
+-- depends_on: {{ ref('int_records__loads') }}
 
 with
 
