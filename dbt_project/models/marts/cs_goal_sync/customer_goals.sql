@@ -19,7 +19,8 @@ mapped_goals as {{ incremental_rebuild_cte() }} (
 loaded_goals as (
 
     -- Goals the company lookup rejected go to customer_goals_errors instead.
-    select * from mapped_goals where rejection_reason is null
+    select * from mapped_goals
+    where rejection_reason is null
 
 ),
 
