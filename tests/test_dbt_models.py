@@ -354,6 +354,7 @@ def first_build(workspace: DbtWorkspace) -> dict[str, dict]:
     return {
         "goals": workspace.rows("select * from gainsight.customer_goals", "goal_key"),
         "errors": workspace.rows("select * from gainsight.customer_goals_errors", "record_key"),
+        "statuses": {node.node.name: str(node.status) for node in result.result},
     }
 
 
@@ -499,6 +500,16 @@ def test_seeds_load_with_declared_types_and_empty_fields_as_null(first_build, wo
     assert users["1P01LEE2"]["is_active"] is False
 
 
+def test_a_company_export_with_a_repeated_gsid_only_warns(first_build):
+    """The grain tests of the seeds warn: a user's export may repeat a company (1P02GLOBEX)."""
+    statuses = first_build["statuses"]
+    assert statuses["unique_stg_gainsight__companies_gsid"] == "warn"
+    assert statuses["not_null_stg_gainsight__companies_gsid"] == "pass"
+    assert statuses["unique_stg_gainsight__users_gsid"] == "pass"
+    assert statuses["unique_int_goals__mapped_goal_key"] == "pass"
+    assert statuses["unique_int_kpis__live_kpi_id"] == "pass"
+
+
 def test_source_freshness_only_warns(first_build, workspace):
     workspace.dbt("source", "freshness")
 
@@ -626,6 +637,18 @@ def test_docs_generate(second_build, workspace):
     catalog = json.loads((workspace.target_path / "catalog.json").read_text())
     assert "model.goalsync.customer_goals" in catalog["nodes"]
     assert "model.goalsync.customer_goals_errors" in catalog["nodes"]
+    manifest = json.loads((workspace.target_path / "manifest.json").read_text())
+    models = {key: node for key, node in manifest["nodes"].items() if key.startswith("model.")}
+    undocumented = [key for key, node in models.items() if not node["description"].strip()]
+    for key, built in catalog["nodes"].items():
+        if key in models:
+            described = {
+                name.lower()
+                for name, column in models[key]["columns"].items()
+                if column["description"].strip()
+            }
+            undocumented += [f"{key}.{name}" for name in built["columns"] if name not in described]
+    assert undocumented == []
 
 
 LOOKUP_FIXTURES = """

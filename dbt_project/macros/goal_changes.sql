@@ -9,7 +9,7 @@
 
 {% macro changed_records(watermark) -%}
     select object_name, record_id, parent_id
-    from {{ ref('stg_ecosystems__record_loads') }}
+    from {{ ref('int_records__loads') }}
     where load_id > '{{ watermark }}'
 {%- endmacro %}
 
@@ -23,7 +23,7 @@
     union
 
     select record_loads.record_id
-    from {{ ref('stg_ecosystems__record_loads') }} as record_loads
+    from {{ ref('int_records__loads') }} as record_loads
     where record_loads.object_name = 'value_drivers'
         and record_loads.parent_id in (
             select record_id from ({{ changed_records(watermark) }}) where object_name = 'documents'
@@ -39,7 +39,7 @@
     union
 
     select record_loads.record_id
-    from {{ ref('stg_ecosystems__record_loads') }} as record_loads
+    from {{ ref('int_records__loads') }} as record_loads
     where record_loads.object_name = 'kpis'
         and record_loads.parent_id in (select value_driver_id from ({{ changed_value_drivers(watermark) }}))
 {%- endmacro %}

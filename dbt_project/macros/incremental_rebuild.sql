@@ -1,8 +1,8 @@
 {#
     Incremental rebuilds from the raw loads, for models whose rows follow from raw records.
 
-    Every raw row carries the `_dlt_load_id` of the load that last wrote it (see
-    stg_ecosystems__record_loads). A model built with these macros remembers, in
+    Every record carries the `_dlt_load_id` of the load that wrote the version staging
+    keeps (see int_records__loads). A model built with these macros remembers, in
     `intermediate.incremental_state`, the newest load id it has processed and the version
     of its logic (its SQL, its ancestors' SQL and the seed files). The next `dbt build` or
     `dbt run` deletes and rebuilds only the rows of the keys that the records loaded since
@@ -16,7 +16,7 @@
           pre_hook="{{ start_incremental_rebuild('kpi_id', 'affected_kpis') }}",
           post_hook="{{ finish_incremental_rebuild() }}",
       ) }}
-      -- depends_on: {{ ref('stg_ecosystems__record_loads') }}
+      -- depends_on: {{ ref('int_records__loads') }}
       ... {{ incremental_rebuild_filter('kpi_id') }}
     where `affected_kpis(watermark)` is a macro returning a query of the keys to rebuild.
 #}
@@ -149,7 +149,7 @@
     insert into {{ state }}
     select
         '{{ this.identifier }}',
-        (select max(load_id) from {{ ref('stg_ecosystems__record_loads') }}),
+        (select max(load_id) from {{ ref('int_records__loads') }}),
         '{{ incremental_version() }}',
         current_timestamp;
     drop table if exists temp.main.{{ incremental_rebuild_keys() }}

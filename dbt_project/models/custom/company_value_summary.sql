@@ -33,7 +33,11 @@ latest_actuals as (
 company_documents as (
 
     -- Documents whose company lookup failed are error records, not part of any summary.
-    select document_id, company_gsid from mapped_documents where rejection_reason is null
+    select
+        document_id,
+        company_gsid
+    from mapped_documents
+    where rejection_reason is null
 
 ),
 
@@ -133,7 +137,7 @@ final as (
         coalesce(kpis_per_company.kpis_measured, 0) as kpis_measured,
         coalesce(kpis_per_company.kpis_on_track, 0) as kpis_on_track,
         cast(kpis_per_company.kpis_on_track as double precision)
-            / nullif(kpis_per_company.kpis_measured, 0) as kpis_on_track_share
+        / nullif(kpis_per_company.kpis_measured, 0) as kpis_on_track_share
 
     from documents_per_company
 

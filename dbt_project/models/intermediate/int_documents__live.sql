@@ -8,7 +8,8 @@ documents as (
 
 live_documents as (
 
-    select * from documents where not is_deleted
+    select * from documents
+    where not is_deleted
 
 ),
 

@@ -5,7 +5,7 @@
     pre_hook="{{ start_incremental_rebuild('value_driver_id', 'affected_goal_value_drivers') }}",
     post_hook="{{ finish_incremental_rebuild() }}",
 ) }}
--- depends_on: {{ ref('stg_ecosystems__record_loads') }}
+-- depends_on: {{ ref('int_records__loads') }}
 
 with
 
@@ -19,7 +19,8 @@ mapped_goals as {{ incremental_rebuild_cte() }} (
 loaded_goals as (
 
     -- Goals the company lookup rejected go to customer_goals_errors instead.
-    select * from mapped_goals where rejection_reason is null
+    select * from mapped_goals
+    where rejection_reason is null
 
 ),
 

@@ -41,20 +41,20 @@ final as (
         rejected_goals.goal_key as record_key,
         rejected_goals.rejection_reason as reason,
         {% if goal_columns -%}
-        to_json(struct_pack(
-            {%- for column in goal_columns %}
-            {{ adapter.quote(column) }} := rejected_goals.{{ adapter.quote(column) }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        )) as record
+            to_json(struct_pack(
+                {%- for column in goal_columns %}
+                {{ adapter.quote(column) }} := rejected_goals.{{ adapter.quote(column) }}{{ ',' if not loop.last }}
+                {%- endfor %}
+            )) as record
         {%- else -%}
-        {{ row_to_json('goals') }} as record
+            {{ row_to_json('goals') }} as record
         {%- endif %}
 
     from rejected_goals
 
     {% if not goal_columns -%}
-    inner join goals
-        on goals.goal_key = rejected_goals.goal_key
+        inner join goals
+            on goals.goal_key = rejected_goals.goal_key
     {%- endif %}
 
 )
