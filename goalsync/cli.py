@@ -16,7 +16,9 @@ from rich.table import Table
 
 from . import connection as connections
 from . import custom_jobs, views
+from . import dbt as dbt_runner
 from .activity import utc_now
+from .destinations import write_destinations
 from .engine import Engine, JobRunResult
 from .errors import ConfigError, shown_path
 from .jobs_config import CS_GOAL_SYNC, load_jobs_config
@@ -236,6 +238,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     else:
         config = load_jobs_config()
         job = config.job(args.job or DEFAULT_CHAIN)
+        # dbt reads the whole project: the destinations of jobs.yml as it is now
+        write_destinations(config, dbt_runner.DBT_PROJECT_DIR)
         view = views.preview_job(duckdb_path(), job, args.limit)
     print_view(view)
     return EXIT_OK

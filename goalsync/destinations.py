@@ -79,6 +79,8 @@ def _check_sql(call: str, failure_message: str) -> str:
 
 
 def _write_folder(folder: Path, files: dict[str, str]) -> None:
+    if not files and not folder.exists():
+        return
     folder.mkdir(parents=True, exist_ok=True)
     for path in folder.iterdir():
         if path.name not in files:
