@@ -15,15 +15,10 @@ from string import Template
 import yaml
 
 from .errors import ConfigError, shown_path
-from .job_kinds import (
-    COMPANY_KEY,
-    CUSTOM_KINDS,
-    DESTINATION_SCHEMA,
-    MODELS_SCHEMA,
-    reserved_objects,
-)
+from .job_kinds import COMPANY_KEY, CUSTOM_KINDS, reserved_objects
 from .jobs_config import DEFAULT_JOBS_PATH, load_jobs_config
 from .paths import DBT_PROJECT_DIR
+from .schemas import DESTINATION_SCHEMA, MODELS_SCHEMA
 
 # --- `job new`: scaffolding -----------------------------------------------------------
 

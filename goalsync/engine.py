@@ -12,23 +12,21 @@ from typing import Protocol
 
 from . import activity, build_state
 from . import dbt as dbt_runner
-from .activity import ObjectCounts, RunOutcome, utc_now
+from .activity import ObjectCounts, RunOutcome
+from .clock import utc_now
+from .connection import Connection
 from .dbt import run_dbt
 from .destinations import write_destinations
 from .disk import disk_full, disk_full_reason, disk_reserve
 from .errors import ConfigError
 from .extraction import ExtractionError, ExtractionResult, run_extraction
-from .job_kinds import DESTINATION_SCHEMA, DestinationError, JobKind, kind_for
+from .job_kinds import DestinationError, JobKind, kind_for
 from .jobs_config import ChainSpec, JobsConfig, JobSpec
 from .paths import snapshot_path
 from .row_changes import ComparedTable, count_changes, snapshot_destination
+from .schemas import DESTINATION_SCHEMA
 from .stops import RunStopped, recorded_if_forced, stop_received
 from .warehouse import connect, table_exists
-
-
-class SourceConnection(Protocol):
-    base_url: str
-    access_token: str
 
 
 class Reporter(Protocol):
@@ -73,7 +71,7 @@ class JobFailed(Exception):
 class Engine:
     database: Path
     config: JobsConfig
-    source: SourceConnection
+    source: Connection
     reporter: Reporter = field(default_factory=SilentReporter)
     source_options: dict = field(default_factory=dict)
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from .jobs_config import JobsConfig, JobSpec
 from .paths import PROJECT_ROOT
+from .schemas import DESTINATION_SCHEMA, MODELS_SCHEMA
 
-MODELS_SCHEMA = "custom_staging"
-DESTINATION_SCHEMA = "gainsight"
 CUSTOM_KINDS = ("custom", "company")
 COMPANY_KEY = "company_gsid"
 COMPANY_SEED = "company"

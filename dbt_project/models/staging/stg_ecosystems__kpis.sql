@@ -37,7 +37,10 @@ renamed as (
         {{ to_utc_timestamp('deleted_at') }} as deleted_at,
 
         ---------- booleans
-        deleted_at is not null as is_deleted
+        deleted_at is not null as is_deleted,
+
+        ---------- lineage
+        _dlt_load_id
 
     from latest_versions
 
