@@ -11,7 +11,6 @@ from pathlib import Path
 
 from .job_kinds import (
     CHECKS_FOLDER,
-    COMPANY_SEED,
     DESTINATIONS_FOLDER,
     DestinationError,
     ObjectWritingKind,
@@ -58,11 +57,9 @@ def _model_sql(kinds: list[ObjectWritingKind]) -> str:
             "key": json.dumps(list(destination.key)),
             "compare_exclude": json.dumps(list(destination.compare_exclude)),
         }
-        # the checks on these run before the merge only when the model depends on them
+        # the check of the errors model runs before the merge only when the model depends on it
         if job.errors_model:
             fields["errors_model"] = f"ref({json.dumps(job.errors_model)})"
-        if destination.kind == "company":
-            fields["companies"] = f"ref({json.dumps(COMPANY_SEED)})"
         entry = ",\n".join(f"            '{name}': {value}" for name, value in fields.items())
         entries.append("        {\n" + entry + ",\n        }")
     object_name = json.dumps(kinds[0].job.destination.object_name)

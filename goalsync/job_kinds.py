@@ -16,8 +16,7 @@ from .schemas import DESTINATION_SCHEMA, MODELS_SCHEMA
 
 CUSTOM_KINDS = ("custom", "company")
 COMPANY_KEY = "company_gsid"
-COMPANY_SEED = "company"
-COMPANY_RELATION = f"{DESTINATION_SCHEMA}.{COMPANY_SEED}"
+COMPANY_RELATION = f"{DESTINATION_SCHEMA}.company"
 SEEDS_DIR = PROJECT_ROOT / "seeds"
 DESTINATIONS_FOLDER = Path("models") / "destinations"
 CHECKS_FOLDER = Path("tests") / "destinations"
@@ -139,7 +138,7 @@ class ObjectWritingKind:
         if self.job.destination.kind == "company":
             checks["unknown_company"] = Check(
                 f"destination_unknown_companies({output}, {json.dumps(COMPANY_KEY)}, "
-                f"ref({json.dumps(COMPANY_SEED)}))",
+                f"{json.dumps(COMPANY_RELATION)})",
                 f"model '{model}' returns {{failures}} rows whose {COMPANY_KEY} is not in "
                 f"{COMPANY_RELATION}; map companies with derived_lookup",
             )

@@ -23,6 +23,10 @@
 {%- endmacro %}
 
 
+{#
+    `companies` is the company relation's name, not a ref: a test that refs the seed too would
+    be selected with the seed, by every build of CS Goal Sync (`--select +tag:cs_goal_sync`).
+#}
 {% macro destination_unknown_companies(job_model, company_key, companies) -%}
     {%- do check_destination_output(job_model, [company_key]) -%}
     select output.* from {{ job_model }} as output
