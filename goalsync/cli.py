@@ -13,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from . import connection as connections
+from . import dbt as dbt_runner
 from . import scaffold, views
 from .clock import utc_now
+from .destinations import write_destinations
 from .engine import Engine, JobRunResult
 from .errors import ConfigError, first_line, redacted, shown_path
 from .jobs_config import CS_GOAL_SYNC, load_jobs_config
@@ -228,6 +230,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     else:
         config = load_jobs_config()
         job = config.job(args.job or DEFAULT_CHAIN)
+        # dbt reads the whole project: the destinations of jobs.yml as it is now
+        write_destinations(config, dbt_runner.DBT_PROJECT_DIR)
         view = views.preview_job(duckdb_path(), job, args.limit)
     print_view(view)
     return EXIT_OK

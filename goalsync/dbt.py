@@ -2,7 +2,7 @@
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,20 +28,28 @@ NodeCallback = Callable[[str, str], None]
 _FAILED = ("error", "fail", "runtime error")
 
 
-def run_dbt(args: Sequence[str], database: Path, on_node: NodeCallback | None = None) -> DbtOutcome:
-    """Invoke `dbt <args>` against the project's database; never raises for dbt failures."""
+def run_dbt(
+    args: Sequence[str],
+    database: Path,
+    on_node: NodeCallback | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> DbtOutcome:
+    """Invoke `dbt <args>` against the project's database; never raises for dbt failures.
+
+    `environment`: variables the project reads with `env_var()`, for this invocation only.
+    """
     callbacks = [_node_finished_callback(on_node)] if on_node else []
     # the console gets our one-line outcome only: dbt would print a stack trace when a stop
     # interrupts it (its own lines still go to the log file)
     silent = [*args, "--log-level", "none"]
-    return _outcome(args[0], _invoke(silent, database, callbacks))
+    return _outcome(args[0], _invoke(silent, database, callbacks, environment or {}))
 
 
 def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[tuple]]:
     """Rows a model would produce now (`dbt show`), without materializing anything."""
     # the model alone: its data tests would read a table that may not be built yet
     command = ["show", "--select", model, "--indirect-selection", "empty", "--limit", str(limit)]
-    result = _invoke(command, database, [])
+    result = _invoke(command, database, [], {})
     outcome = _outcome("show", result)
     if not outcome.success:
         raise ConfigError(
@@ -55,12 +63,14 @@ def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[
     return list(table.column_names), [tuple(row) for row in table.rows]
 
 
-def _invoke(args: Sequence[str], database: Path, callbacks: list) -> "dbtRunnerResult":
+def _invoke(
+    args: Sequence[str], database: Path, callbacks: list, environment: Mapping[str, str]
+) -> "dbtRunnerResult":
     # imported here: dbt takes seconds to import, and most commands never call it
     from dbt.cli.main import dbtRunner
 
     # the profile reads both: dbt opens this database with the limit every connection has
-    settings = {DUCKDB_PATH_ENV: str(database), MEMORY_LIMIT_ENV: memory_limit()}
+    settings = {DUCKDB_PATH_ENV: str(database), MEMORY_LIMIT_ENV: memory_limit(), **environment}
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
@@ -91,10 +101,21 @@ def _outcome(command: str, result: "dbtRunnerResult") -> DbtOutcome:
     failures = [r for r in node_results if str(r.status) in _FAILED]
     if failures or not result.success:
         first = failures[0] if failures else None
+        explained = next(filter(None, map(_failure_message, failures)), "")
+        if explained:
+            return DbtOutcome(False, explained)
         where = first.node.name if first is not None else "dbt"
         detail = _first_line(first.message) if first is not None else "see dbt_project/logs"
         return DbtOutcome(False, f"dbt {command} failed in {where}: {detail}")
     return DbtOutcome(True, nodes=[r.node.name for r in node_results])
+
+
+def _failure_message(result: Any) -> str:
+    """What a failing data test says to fix, when it says (`meta: {failure_message: ...}`)."""
+    if str(result.status) != "fail":
+        return ""
+    message = (getattr(result.node.config, "meta", None) or {}).get("failure_message") or ""
+    return message.format(failures=result.failures) if message else ""
 
 
 def _node_finished_callback(on_node: NodeCallback) -> Callable[[Any], None]:

@@ -10,22 +10,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import activity, build_state, custom_jobs
+from . import activity, build_state
+from . import dbt as dbt_runner
 from .activity import ObjectCounts, RunOutcome
 from .clock import utc_now
 from .connection import Connection
-from .custom_jobs import DestinationError, writes_custom_object
 from .dbt import run_dbt
+from .destinations import write_destinations
 from .disk import disk_full, disk_full_reason, disk_reserve
 from .errors import ConfigError
 from .extraction import ExtractionError, ExtractionResult, run_extraction
+from .job_kinds import DestinationError, JobKind, kind_for
 from .jobs_config import ChainSpec, JobsConfig, JobSpec
 from .paths import snapshot_path
 from .row_changes import ComparedTable, count_changes, snapshot_destination
+from .schemas import DESTINATION_SCHEMA
 from .stops import RunStopped, recorded_if_forced, stop_received
 from .warehouse import connect, table_exists
-
-DESTINATION_SCHEMA = "gainsight"
 
 
 class Reporter(Protocol):
@@ -174,38 +175,38 @@ class Engine:
         )
 
     def _execute(self, job: JobSpec, run_id: int) -> RunOutcome:
-        if writes_custom_object(job):
-            custom_jobs.check_destination(job, self.config)
+        kind = kind_for(job)
+        kind.check(self.config, dbt_runner.DBT_PROJECT_DIR)
         destination = self._compared_table(job)
         extraction = self._timed(run_id, job, "extract", lambda: self._extract(job))
-        unchanged_since = self._transform_unless_current(job, run_id, destination)
-        if writes_custom_object(job):
-            self._timed(run_id, job, "load", lambda: self._load(job))
+        unchanged_since = self._transform_unless_current(kind, run_id, destination)
         return self._timed(
             run_id,
             job,
             "activity",
-            lambda: self._account(job, run_id, destination, extraction, unchanged_since),
+            lambda: self._account(kind, run_id, destination, extraction, unchanged_since),
         )
 
     def _transform_unless_current(
-        self, job: JobSpec, run_id: int, destination: ComparedTable
+        self, kind: JobKind, run_id: int, destination: ComparedTable
     ) -> int | None:
         """Build the job's models, or skip when its last build read what a build reads now.
 
         Returns the run of that last build when skipped. The destination is snapshotted here,
-        after extraction (which writes raw tables only), unless nothing can change it.
+        after extraction (which writes raw tables only), unless nothing can change it: only
+        dbt writes it (snapshot and diff cost seconds on a million rows).
         """
+        job = kind.job
         started = utc_now()
+        write_destinations(self.config, dbt_runner.DBT_PROJECT_DIR)
         with connect(self.database) as connection:
             inputs = build_state.current_inputs(connection, self.config.path)
-            unchanged_since = self._unchanged_since(connection, job, inputs)
-            if _compares_destination(job, unchanged_since):
-                snapshot_destination(connection, destination, snapshot_path(self.database))
+            unchanged_since = self._unchanged_since(connection, kind, inputs)
             if unchanged_since is None:
+                snapshot_destination(connection, destination, snapshot_path(self.database))
                 build_state.forget_build(connection, job.name)
         if unchanged_since is None:
-            self._timed(run_id, job, "transform", lambda: self._transform(job))
+            self._timed(run_id, job, "transform", lambda: self._transform(kind))
             with connect(self.database) as connection:
                 build_state.record_build(connection, job.name, inputs, run_id)
             return None
@@ -216,35 +217,18 @@ class Engine:
         return unchanged_since
 
     def _unchanged_since(
-        self, connection, job: JobSpec, inputs: build_state.BuildInputs
+        self, connection, kind: JobKind, inputs: build_state.BuildInputs
     ) -> int | None:
         """The run of the job's last build when a build now would write the same tables."""
-        last = build_state.last_build(connection, job.name)
+        last = build_state.last_build(connection, kind.job.name)
         if last is None or inputs.watermark is None or last.inputs != inputs:
             return None
-        if not all(table_exists(connection, *relation) for relation in self._outputs(job)):
+        if not all(table_exists(connection, *relation) for relation in kind.outputs()):
             return None
-        if writes_custom_object(job):
-            # its models read what other jobs build (customer_goals): rebuilt since, build too
-            dbt_owned = [
-                name for name, other in self.config.jobs.items() if not writes_custom_object(other)
-            ]
-            upstream = build_state.latest_build_run(connection, dbt_owned)
-            if upstream is not None and upstream > last.run_id:
-                return None
+        upstream = build_state.latest_build_run(connection, kind.rebuilt_after(self.config))
+        if upstream is not None and upstream > last.run_id:
+            return None
         return last.run_id
-
-    def _outputs(self, job: JobSpec) -> list[tuple[str, str]]:
-        """The relations a run reads after the transform: (schema, name)."""
-        outputs = [(DESTINATION_SCHEMA, job.destination.object_name)]
-        if writes_custom_object(job):
-            outputs.append((custom_jobs.MODELS_SCHEMA, job.model))
-        if job.errors_model:
-            outputs.append((self._errors_schema(job), job.errors_model))
-        return outputs
-
-    def _errors_schema(self, job: JobSpec) -> str:
-        return custom_jobs.MODELS_SCHEMA if writes_custom_object(job) else DESTINATION_SCHEMA
 
     def _timed(self, run_id: int, job: JobSpec, stage: str, work: Callable):
         self.reporter.stage(job.name, stage)
@@ -266,52 +250,43 @@ class Engine:
             **self.source_options,
         )
 
-    def _transform(self, job: JobSpec) -> None:
-        if writes_custom_object(job):
-            selection = custom_jobs.dbt_selection(job)
-        else:
-            selection = [f"+{job.model}"] + ([f"+{job.errors_model}"] if job.errors_model else [])
+    def _transform(self, kind: JobKind) -> None:
+        selection = kind.selection(self.config)
         # unit tests check the SQL, not the data: they run in `dbt build` and CI, not per sync;
         # a data test runs only when all it reads is selected or upstream, so a test of
         # another job's model never fails this job
         command = [
             "build",
             "--select",
-            *selection,
+            *selection.select,
+            *(["--exclude", *selection.exclude] if selection.exclude else []),
             "--indirect-selection",
             "buildable",
             "--exclude-resource-type",
             "unit_test",
         ]
-        outcome = run_dbt(command, self.database, self.reporter.model_finished)
+        outcome = run_dbt(command, self.database, self.reporter.model_finished, kind.environment())
         if not outcome.success:
-            custom = writes_custom_object(job)
-            raise JobFailed(
-                custom_jobs.explain_build_failure(outcome.message) if custom else outcome.message
-            )
-
-    def _load(self, job: JobSpec) -> None:
-        """Custom and company objects: the job's output rows go in by its operation."""
-        with connect(self.database) as connection:
-            custom_jobs.apply_destination(connection, job)
+            raise JobFailed(kind.explain_build_failure(outcome.message))
 
     def _account(
         self,
-        job: JobSpec,
+        kind: JobKind,
         run_id: int,
         destination: ComparedTable,
         extraction: ExtractionResult,
         unchanged_since: int | None,
     ) -> RunOutcome:
+        job = kind.job
         rows_read = extraction.total_rows_read
         with connect(self.database) as connection:
-            if _compares_destination(job, unchanged_since):
+            if unchanged_since is None:
                 inserted, updated, deleted = count_changes(
                     connection, destination, snapshot_path(self.database)
                 )
             else:
                 inserted = updated = deleted = 0
-            failed = self._copy_error_records(connection, job, run_id)
+            failed = self._copy_error_records(connection, kind, run_id)
             failed += activity.record_source_problems(
                 connection, run_id, job.name, extraction.problems
             )
@@ -327,20 +302,14 @@ class Engine:
             message += f"; nothing changed since run {unchanged_since}, dbt build skipped"
         return RunOutcome(status=status, message=message, rows_read=rows_read, objects=[counts])
 
-    def _copy_error_records(self, connection, job: JobSpec, run_id: int) -> int:
-        schema = self._errors_schema(job)
+    def _copy_error_records(self, connection, kind: JobKind, run_id: int) -> int:
+        job, schema = kind.job, kind.errors_schema
         if not job.errors_model or not table_exists(connection, schema, job.errors_model):
             return 0
         relation = f'{schema}."{job.errors_model}"'
         return activity.copy_error_records(
             connection, run_id, job.name, job.destination.object_name, relation
         )
-
-
-def _compares_destination(job: JobSpec, unchanged_since: int | None) -> bool:
-    """Whether the run counts changes against a snapshot: not when only dbt writes the
-    destination and its build was skipped (snapshot and diff cost seconds on a million rows)."""
-    return unchanged_since is None or writes_custom_object(job)
 
 
 def _stop(stopped: RunStopped) -> RunOutcome:

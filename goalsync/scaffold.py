@@ -12,12 +12,13 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from .custom_jobs import COMPANY_KEY, DESTINATION_SCHEMA, MODELS_SCHEMA, reserved_objects
 from .errors import ConfigError, shown_path
+from .job_kinds import COMPANY_KEY, CUSTOM_KINDS, reserved_objects
 from .jobs_config import DEFAULT_JOBS_PATH, load_jobs_config
 from .paths import DBT_PROJECT_DIR
+from .schemas import DESTINATION_SCHEMA, MODELS_SCHEMA
 
-SCAFFOLD_KINDS = ("custom", "company")
+SCAFFOLD_KINDS = CUSTOM_KINDS
 SCAFFOLD_OPERATIONS = ("insert", "update", "upsert")
 TEMPLATES_DIR = Path(__file__).parent / "templates" / "job_new"
 

@@ -8,7 +8,6 @@ every test stands alone.
 """
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from extract.sandbox import SandboxServer
-from goalsync import cli, custom_jobs, dbt, scaffold
+from goalsync import cli, dbt, scaffold
 from goalsync.dbt import run_dbt
 from goalsync.jobs_config import Destination, load_jobs_config
 
@@ -435,29 +434,6 @@ def test_lookup_and_config_errors_fail_the_job_alone(database):
 
 
 # --- pieces -----------------------------------------------------------------------------
-
-
-def test_gsid_is_the_stable_gsid_macro():
-    """The value macros/stable_gsid.sql gives goal_key kpi_1 (see customer_goals.yml)."""
-    sql = custom_jobs.gsid_sql("goal", ("goal_key",), "customer_goals")
-    with duckdb.connect() as connection:
-        value = connection.execute(f"select {sql} from (select 'kpi_1' as goal_key) as goal")
-        assert value.fetchone()[0] == "1PE8D593A56017DF7254BEAD0536D923A497"
-
-
-def test_update_sql_skips_unchanged_rows_and_excluded_columns():
-    job = load_jobs_config(REPO / "jobs.yml").job("Company Value Summary")
-    job = replace(job, destination=replace(job.destination, compare_exclude=("refreshed_at",)))
-
-    update, insert = custom_jobs.operation_sql(job, ["company_gsid", "goals", "refreshed_at"])
-
-    assert update.startswith('update "gainsight"."company_value_summary" as existing set')
-    assert '"refreshed_at" = output."refreshed_at"' in update  # written along, not compared
-    assert update.endswith('and (existing."goals" is distinct from output."goals")')
-    assert "where not exists" in insert and "'1P" in insert
-    replacing = replace(job, destination=replace(job.destination, operation="replace"))
-    delete = custom_jobs.operation_sql(replacing, ["company_gsid", "goals"])[-1]
-    assert delete.startswith('delete from "gainsight"."company_value_summary" as existing')
 
 
 @pytest.mark.parametrize(

@@ -273,7 +273,9 @@ class DbtWorkspace:
         shutil.copytree(
             DBT_PROJECT,
             self.project_dir,
-            ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
+            ignore=shutil.ignore_patterns(
+                "target", "logs", "dbt_packages", ".user.yml", "destinations"
+            ),
         )
         (root / "seeds").mkdir()
         (root / "seeds" / "company.csv").write_text(COMPANY_CSV)
