@@ -20,8 +20,9 @@ SEEDS = ROOT / "seeds"
 LINT = ROOT / "lint"
 EXCEPTIONS = LINT / "dbt_project_evaluator_exceptions.csv"
 PACKAGES = ("dbt_project_evaluator", "dbt_utils")
-# what dbt writes inside the project; a copy starts without it
-GENERATED = ("target", "logs", "dbt_packages", ".user.yml", "package-lock.yml")
+# what dbt and the orchestrator write inside the project (destinations: generated from
+# jobs.yml at run time, gitignored); a copy starts without it
+GENERATED = ("target", "logs", "dbt_packages", ".user.yml", "package-lock.yml", "destinations")
 # test results that are findings: the coverage tests only warn by default
 FINDINGS = ("warn", "fail", "error", "runtime error")
 
