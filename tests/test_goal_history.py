@@ -67,3 +67,135 @@ def test_a_run_builds_the_actuals_of_every_kpi_goal_and_marks_the_one_kpi_actual
                                   where kpi_id is not null)""",
     )
     assert strays == [(0,)]
+
+
+def last_run_id(database) -> int:
+    return query(database, "select max(run_id) from activity.job_runs")[0][0]
+
+
+def versions(database, goal_key: str) -> list[tuple]:
+    """(kpi_target, run, is current) of each version of a goal, oldest first."""
+    return query(
+        database,
+        """select kpi_target, goalsync_run_id, dbt_valid_to is null
+           from gainsight.customer_goals_history where goal_key = ?
+           order by dbt_valid_from""",
+        [goal_key],
+    )
+
+
+def a_kpi_goal(database) -> tuple[str, float]:
+    return query(
+        database,
+        "select kpi_id, kpi_target from gainsight.customer_goals "
+        "where kpi_id is not null and kpi_target is not null order by kpi_id limit 1",
+    )[0]
+
+
+def history_rows(database) -> int:
+    return query(database, "select count(*) from gainsight.customer_goals_history")[0][0]
+
+
+def test_history_versions_an_update_closes_a_delete_and_opens_a_recreation(synced):
+    sandbox, database = synced
+    first = last_run_id(database)
+    goal_key, target = a_kpi_goal(database)
+    goals = query(database, "select count(*) from gainsight.customer_goals")[0][0]
+    assert history_rows(database) == goals
+    assert versions(database, goal_key) == [(target, first, True)]
+
+    sandbox.commit_late("kpis", goal_key, {"target": 4242.5}, seconds_late=0)
+    assert cli.main(["run"]) == cli.EXIT_OK
+    updated = last_run_id(database)
+    assert versions(database, goal_key) == [(target, first, False), (4242.5, updated, True)]
+    assert history_rows(database) == goals + 1
+
+    sandbox.commit_late("kpis", goal_key, {"deleted_at": "2026-10-02T09:00:00Z"}, seconds_late=0)
+    assert cli.main(["run"]) == cli.EXIT_OK
+    assert versions(database, goal_key) == [(target, first, False), (4242.5, updated, False)]
+    assert history_rows(database) == goals + 1
+
+    sandbox.commit_late("kpis", goal_key, {"deleted_at": None, "target": 99.5}, seconds_late=0)
+    assert cli.main(["run"]) == cli.EXIT_OK
+    recreated = last_run_id(database)
+    assert versions(database, goal_key) == [
+        (target, first, False),
+        (4242.5, updated, False),
+        (99.5, recreated, True),
+    ]
+    # "what was this goal's target then" is one query: the version valid at that instant
+    closed_at = query(
+        database,
+        "select dbt_valid_to from gainsight.customer_goals_history "
+        "where goal_key = ? and goalsync_run_id = ?",
+        [goal_key, first],
+    )[0][0]
+    target_then = query(
+        database,
+        """select kpi_target from gainsight.customer_goals_history
+           where goal_key = ? and dbt_valid_from <= ?::timestamp - interval 1 microsecond
+             and (dbt_valid_to is null or dbt_valid_to > ?::timestamp - interval 1 microsecond)""",
+        [goal_key, closed_at, closed_at],
+    )
+    assert target_then == [(target,)]
+
+
+def test_a_run_that_changes_no_goal_adds_no_history(synced):
+    sandbox, database = synced
+    before = query(database, "select * from gainsight.customer_goals_history order by all")
+    goal_key, _ = a_kpi_goal(database)
+    # a field no goal column maps: the build runs and writes the same goals
+    sandbox.commit_late("kpis", goal_key, {"unit": "EUR"}, seconds_late=0)
+    assert cli.main(["run"]) == cli.EXIT_OK
+    build = query(
+        database,
+        "select detail from activity.run_stages where run_id = ? and stage = 'transform'",
+        [last_run_id(database)],
+    )
+    assert build == [("",)]  # built, not skipped
+    assert cli.main(["run"]) == cli.EXIT_OK  # skipped: nothing new
+    after = query(database, "select * from gainsight.customer_goals_history order by all")
+    assert after == before
+
+
+def test_lineage_follows_a_changed_kpi_to_its_new_load_and_run(synced):
+    sandbox, database = synced
+    goal_key, _ = a_kpi_goal(database)
+    lineage_sql = """select document_id, document_load_id, value_driver_id,
+                            value_driver_load_id, kpi_id, kpi_load_id, run_id
+                     from gainsight.customer_goals_lineage where goal_key = ?"""
+    raw_load = "select _dlt_load_id from ecosystems_raw.{} where id = ?"
+    (document_id, document_load, driver_id, driver_load, kpi_id, kpi_load, run_id) = query(
+        database, lineage_sql, [goal_key]
+    )[0]
+    assert kpi_id == goal_key
+    assert query(database, raw_load.format("kpis"), [kpi_id]) == [(kpi_load,)]
+    assert query(database, raw_load.format("value_drivers"), [driver_id]) == [(driver_load,)]
+    assert query(database, raw_load.format("documents"), [document_id]) == [(document_load,)]
+    assert run_id == last_run_id(database)
+    first = run_id
+
+    sandbox.commit_late("kpis", goal_key, {"target": 777.25}, seconds_late=0)
+    assert cli.main(["run"]) == cli.EXIT_OK
+    second = last_run_id(database)
+    moved = query(database, lineage_sql, [goal_key])[0]
+    new_kpi_load = query(database, raw_load.format("kpis"), [kpi_id])[0][0]
+    assert new_kpi_load > kpi_load
+    assert moved == (
+        document_id,
+        document_load,
+        driver_id,
+        driver_load,
+        kpi_id,
+        new_kpi_load,
+        second,
+    )
+    # goals the run did not change keep the run that wrote them
+    unchanged = query(
+        database,
+        "select count(*) from gainsight.customer_goals_lineage where run_id = ?",
+        [first],
+    )[0][0]
+    assert unchanged > 0
+    goals = query(database, "select count(*) from gainsight.customer_goals")[0][0]
+    assert query(database, "select count(*) from gainsight.customer_goals_lineage") == [(goals,)]
