@@ -2,6 +2,7 @@
 lineage view and `explain --goal`. Sandbox on loopback, real DuckDB file, real dbt, through
 the CLI functions."""
 
+import duckdb
 import pytest
 from faults_support import SCALE, query, run_environment
 
@@ -199,3 +200,64 @@ def test_lineage_follows_a_changed_kpi_to_its_new_load_and_run(synced):
     assert unchanged > 0
     goals = query(database, "select count(*) from gainsight.customer_goals")[0][0]
     assert query(database, "select count(*) from gainsight.customer_goals_lineage") == [(goals,)]
+
+
+def test_explain_prints_the_goal_its_raw_records_lookups_and_runs(synced, capsys):
+    sandbox, database = synced
+    goal_key, _ = a_kpi_goal(database)
+    sandbox.commit_late("kpis", goal_key, {"target": 31.5}, seconds_late=0)
+    assert cli.main(["run"]) == cli.EXIT_OK
+    document_id, driver_id = query(
+        database,
+        "select document_id, value_driver_id from gainsight.customer_goals where goal_key = ?",
+        [goal_key],
+    )[0]
+    company = query(
+        database,
+        "select name from gainsight.company where gsid = "
+        "(select company_gsid from gainsight.customer_goals where goal_key = ?)",
+        [goal_key],
+    )[0][0]
+    kpi_load = query(
+        database, "select _dlt_load_id from ecosystems_raw.kpis where id = ?", [goal_key]
+    )
+    capsys.readouterr()
+
+    assert cli.main(["explain", "--goal", goal_key]) == cli.EXIT_OK
+
+    output = capsys.readouterr().out
+    assert f"Goal {goal_key}" in output
+    assert f"Source document {document_id} (ecosystems_raw.documents" in output
+    assert f"Source value driver {driver_id} (ecosystems_raw.value_drivers" in output
+    assert f"Source kpi {goal_key} (ecosystems_raw.kpis" in output
+    assert kpi_load[0][0] in output
+    assert "31.5" in output
+    assert company in output
+    runs = output.split("Runs that inserted or updated it")[1]
+    assert [line.split("│")[1].strip() for line in runs.splitlines() if "│" in line] == ["1", "2"]
+    assert "inserted" in runs and "updated" in runs
+    assert sandbox.token not in output
+
+
+def test_explain_of_an_unknown_goal_exits_2_with_one_line(synced, capsys):
+    capsys.readouterr()
+    assert cli.main(["explain", "--goal", "kpi_nowhere"]) == cli.EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert "kpi_nowhere" in captured.err and "Traceback" not in captured.err
+
+
+def test_explain_before_any_run_says_to_run_cs_goal_sync_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GOALSYNC_DUCKDB_PATH", str(tmp_path / "goalsync.duckdb"))
+    assert cli.main(["explain", "--goal", "kpi_0000001"]) == cli.EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert "run CS Goal Sync first" in captured.err
+    assert not (tmp_path / "goalsync.duckdb").exists()
+
+    duckdb.connect(str(tmp_path / "goalsync.duckdb")).close()  # a database, but no run yet
+    assert cli.main(["explain", "--goal", "kpi_0000001"]) == cli.EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert "run CS Goal Sync first" in captured.err
