@@ -2,12 +2,20 @@
 lineage view and `explain --goal`. Sandbox on loopback, real DuckDB file, real dbt, through
 the CLI functions."""
 
+import json
+
 import duckdb
 import pytest
+import yaml
 from faults_support import SCALE, query, run_environment
+from test_dbt_models import FIRST_LOAD, FIRST_STATE, OOB_JOB_SELECTION, DbtWorkspace
 
 from extract.sandbox import SandboxServer
 from goalsync import cli
+from goalsync.paths import DBT_PROJECT_DIR
+
+MARTS = DBT_PROJECT_DIR / "models" / "marts" / "cs_goal_sync"
+HISTORY_YML = DBT_PROJECT_DIR / "snapshots" / "customer_goals_history.yml"
 
 ACTUALS_COLUMNS = [
     ("goal_key", "VARCHAR"),
@@ -261,3 +269,34 @@ def test_explain_before_any_run_says_to_run_cs_goal_sync_first(tmp_path, monkeyp
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1
     assert "run CS Goal Sync first" in captured.err
+
+
+def test_the_history_compares_every_goal_column_but_gsid():
+    goals = yaml.safe_load((MARTS / "customer_goals.yml").read_text())["models"][0]
+    snapshot = yaml.safe_load(HISTORY_YML.read_text())["snapshots"][0]
+    contract = [column["name"] for column in goals["columns"]]
+    assert snapshot["config"]["check_cols"] == [name for name in contract if name != "gsid"]
+
+
+def test_dbt_docs_generate_describes_the_history_and_lineage_models(tmp_path, monkeypatch):
+    workspace = DbtWorkspace(tmp_path)
+    monkeypatch.setenv("GOALSYNC_DUCKDB_PATH", str(workspace.database))
+    workspace.load(FIRST_STATE, FIRST_LOAD)
+    workspace.dbt("build", *OOB_JOB_SELECTION, "--exclude-resource-type", "unit_test")
+    workspace.dbt("docs", "generate")
+
+    catalog = json.loads((workspace.target_path / "catalog.json").read_text())
+    manifest = json.loads((workspace.target_path / "manifest.json").read_text())
+    goal_columns = set(manifest["nodes"]["model.goalsync.customer_goals"]["columns"])
+    for unique_id in (
+        "model.goalsync.customer_goal_actuals",
+        "model.goalsync.customer_goals_lineage",
+        "snapshot.goalsync.customer_goals_history",
+    ):
+        node = manifest["nodes"][unique_id]
+        assert node["description"], unique_id
+        built = {name.lower() for name in catalog["nodes"][unique_id]["columns"]}
+        assert built, unique_id
+        described = {name for name, column in node["columns"].items() if column["description"]}
+        # the history's copies of the goal columns are described in customer_goals.yml
+        assert built - goal_columns <= described if "snapshot" in unique_id else built == described
