@@ -290,7 +290,7 @@ class Engine:
             "--exclude-resource-type",
             "unit_test",
         ]
-        outcome = run_dbt(command, self.database, self.reporter.model_finished, run_id)
+        outcome = run_dbt(command, self.database, self.reporter.model_finished, run_id=run_id)
         if not outcome.success:
             custom = writes_custom_object(job)
             raise JobFailed(

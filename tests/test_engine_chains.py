@@ -45,7 +45,7 @@ def failing_models(monkeypatch, database) -> set[str]:
     def fake_extraction(*args, **kwargs) -> ExtractionResult:
         return ExtractionResult(rows_read={"kpis": 3})
 
-    def fake_dbt(args, db, on_node=None) -> DbtOutcome:
+    def fake_dbt(args, db, on_node=None, run_id=None) -> DbtOutcome:
         model = args[args.index("--select") + 1].lstrip("+")
         if model in failing:
             return DbtOutcome(False, f"dbt build failed in {model}: boom")
