@@ -14,11 +14,11 @@ GOALS = "gainsight.customer_goals"
 HISTORY = "gainsight.customer_goals_history"
 LINEAGE = "gainsight.customer_goals_lineage"
 RUN_FIRST = "run CS Goal Sync first (`uv run orchestrate.py`)"
-# (source object, raw table, the goal's column holding its id)
+# (source object, raw table, the goal's column holding its id, the lineage's load id column)
 RECORDS = (
-    ("document", "documents", "document_id"),
-    ("value driver", "value_drivers", "value_driver_id"),
-    ("kpi", "kpis", "kpi_id"),
+    ("document", "documents", "document_id", "document_load_id"),
+    ("value driver", "value_drivers", "value_driver_id", "value_driver_load_id"),
+    ("kpi", "kpis", "kpi_id", "kpi_load_id"),
 )
 # (lookup, raw document field matched, goal column holding the match, Gainsight object)
 LOOKUPS = (
@@ -48,7 +48,8 @@ def explain_goal(database: Path, goal_key: str) -> list[View]:
                 "or the value driver id of a goal without KPIs"
             )
         mapped = goal if goal is not None else last_version
-        documents = [_raw_record(connection, *record, mapped) for record in RECORDS]
+        lineage = _one(connection, f"select * from {LINEAGE} where goal_key = ?", goal_key)
+        documents = [_raw_record(connection, *record, mapped, lineage) for record in RECORDS]
         return [
             _goal_view(goal_key, goal),
             *documents,
@@ -73,12 +74,20 @@ def _goal_view(goal_key: str, goal: dict | None) -> View:
 
 
 def _raw_record(
-    connection: duckdb.DuckDBPyConnection, label: str, table: str, id_column: str, mapped: dict
+    connection: duckdb.DuckDBPyConnection,
+    label: str,
+    table: str,
+    id_column: str,
+    load_column: str,
+    mapped: dict,
+    lineage: dict | None,
 ) -> View:
     record_id = mapped.get(id_column)
-    view = View(
-        f"Source {label} {record_id} ({RAW_SCHEMA}.{table}, as received)", ["field", "value"]
-    )
+    title = f"Source {label} {record_id} ({RAW_SCHEMA}.{table}, as received)"
+    if lineage is not None and lineage.get(load_column) is not None:
+        # differs from the record's _dlt_load_id when a newer load has not been built yet
+        title += f"; the goal was built from its load {lineage[load_column]}"
+    view = View(title, ["field", "value"])
     if record_id is None:
         view.empty_message = f"No source {label}: the goal has none."
         return view

@@ -243,7 +243,7 @@ def test_explain_prints_the_goal_its_raw_records_lookups_and_runs(synced, capsys
     assert f"Source document {document_id} (ecosystems_raw.documents" in output
     assert f"Source value driver {driver_id} (ecosystems_raw.value_drivers" in output
     assert f"Source kpi {goal_key} (ecosystems_raw.kpis" in output
-    assert kpi_load[0][0] in output
+    assert f"the goal was built from its load {kpi_load[0][0]}" in output
     assert "31.5" in output
     assert company in output
     runs = output.split("Runs that inserted or updated it")[1]
