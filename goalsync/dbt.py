@@ -22,6 +22,9 @@ class DbtOutcome:
     nodes: list[str] = field(default_factory=list)
 
 
+RUN_ID_ENV = "GOALSYNC_RUN_ID"
+"""The orchestrator run a build belongs to (macros/goalsync_run_id.sql reads it)."""
+
 NodeCallback = Callable[[str, str], None]
 """Called as each node finishes with (node name, status)."""
 

@@ -15,7 +15,7 @@ from . import dbt as dbt_runner
 from .activity import ObjectCounts, RunOutcome
 from .clock import utc_now
 from .connection import Connection
-from .dbt import run_dbt
+from .dbt import RUN_ID_ENV, run_dbt
 from .destinations import write_destinations
 from .disk import disk_full, disk_full_reason, disk_reserve
 from .errors import ConfigError
@@ -206,7 +206,7 @@ class Engine:
                 snapshot_destination(connection, destination, snapshot_path(self.database))
                 build_state.forget_build(connection, job.name)
         if unchanged_since is None:
-            self._timed(run_id, job, "transform", lambda: self._transform(kind))
+            self._timed(run_id, job, "transform", lambda: self._transform(kind, run_id))
             with connect(self.database) as connection:
                 build_state.record_build(connection, job.name, inputs, run_id)
             return None
@@ -250,7 +250,7 @@ class Engine:
             **self.source_options,
         )
 
-    def _transform(self, kind: JobKind) -> None:
+    def _transform(self, kind: JobKind, run_id: int) -> None:
         selection = kind.selection(self.config)
         # unit tests check the SQL, not the data: they run in `dbt build` and CI, not per sync;
         # a data test runs only when all it reads is selected or upstream, so a test of
@@ -265,7 +265,9 @@ class Engine:
             "--exclude-resource-type",
             "unit_test",
         ]
-        outcome = run_dbt(command, self.database, self.reporter.model_finished, kind.environment())
+        # the run id reaches dbt as an env var: a new --vars value makes dbt parse it all again
+        environment = {**kind.environment(), RUN_ID_ENV: str(run_id)}
+        outcome = run_dbt(command, self.database, self.reporter.model_finished, environment)
         if not outcome.success:
             raise JobFailed(kind.explain_build_failure(outcome.message))
 

@@ -21,6 +21,9 @@ SEEDS_DIR = PROJECT_ROOT / "seeds"
 DESTINATIONS_FOLDER = Path("models") / "destinations"
 CHECKS_FOLDER = Path("tests") / "destinations"
 JOB_ENV = "GOALSYNC_JOB"
+# built by the out-of-the-box job besides its model and errors model (see the README,
+# "Goal history and lineage")
+OOB_COMPANION_MODELS = ("customer_goal_actuals", "customer_goals_history", "customer_goals_lineage")
 
 
 class DestinationError(Exception):
@@ -52,12 +55,15 @@ class DbtOwnedKind:
     def check(self, config: JobsConfig, project_dir: Path) -> None:
         """Nothing to check: its definition is built in."""
 
+    def _models(self) -> tuple[str, ...]:
+        models = (self.job.model, self.job.errors_model, *OOB_COMPANION_MODELS)
+        return tuple(model for model in models if model)
+
     def reserved_objects(self) -> tuple[str, ...]:
-        return tuple(model for model in (self.job.model, self.job.errors_model) if model)
+        return self._models()
 
     def selection(self, config: JobsConfig) -> DbtSelection:
-        models = (self.job.model, self.job.errors_model)
-        return DbtSelection(tuple(f"+{model}" for model in models if model))
+        return DbtSelection(tuple(f"+{model}" for model in self._models()))
 
     def environment(self) -> dict[str, str]:
         return {}
