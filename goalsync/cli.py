@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -229,6 +230,14 @@ def cmd_errors(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    out = write_report(duckdb_path(), load_jobs_config(), Path(args.out) if args.out else None)
+    console.print(f"Wrote the report to {out}")
+    return EXIT_OK
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     if args.object:
         with source_settings() as source:
@@ -313,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("--csv", help="write them to this CSV file")
     errors.add_argument("--limit", type=int, default=50)
     errors.set_defaults(handler=cmd_errors)
+
+    report = commands.add_parser("report", help="write an HTML report of jobs, runs and goals")
+    report.add_argument("--out", help="HTML file to write (default: beside the database)")
+    report.set_defaults(handler=cmd_report)
 
     preview = commands.add_parser("preview", help="sample rows of a job's output or a source")
     what = preview.add_mutually_exclusive_group()
