@@ -24,6 +24,9 @@ from .stops import RunStopped, recorded_if_forced, stop_received
 from .warehouse import connect, table_exists
 
 DESTINATION_SCHEMA = "gainsight"
+# built by the out-of-the-box job besides its model and errors model (see the README,
+# "Goal history and lineage")
+OOB_COMPANION_MODELS = ("customer_goal_actuals",)
 
 
 class SourceConnection(Protocol):
@@ -274,6 +277,7 @@ class Engine:
             selection = custom_jobs.dbt_selection(job)
         else:
             selection = [f"+{job.model}"] + ([f"+{job.errors_model}"] if job.errors_model else [])
+            selection += [f"+{model}" for model in OOB_COMPANION_MODELS]
         # unit tests check the SQL, not the data: they run in `dbt build` and CI, not per sync;
         # a data test runs only when all it reads is selected or upstream, so a test of
         # another job's model never fails this job

@@ -36,7 +36,8 @@ final as (
         kpi_baseline,
         kpi_target,
         latest_measured_on,
-        {{ try_cast('latest_value_text', 'double precision') }} as latest_actual_value
+        {{ try_cast('latest_value_text', 'double precision') }} as latest_actual_value,
+        latest_entry_position as latest_actual_position
 
     from latest_actuals
 

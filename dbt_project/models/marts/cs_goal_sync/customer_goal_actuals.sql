@@ -1,0 +1,76 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ start_incremental_rebuild('kpi_id', 'affected_kpis') }}",
+    post_hook="{{ finish_incremental_rebuild() }}",
+) }}
+-- depends_on: {{ ref('stg_ecosystems__record_loads') }}
+
+with
+
+kpi_goals as (
+
+    select goal_key, kpi_id from {{ ref('customer_goals') }}
+    where kpi_id is not null and {{ incremental_rebuild_filter('kpi_id') }}
+
+),
+
+latest_actuals as (
+
+    select kpi_id, latest_actual_position from {{ ref('int_kpis__latest_actual') }}
+    where {{ incremental_rebuild_filter('kpi_id') }}
+
+),
+
+live_kpis as {{ incremental_rebuild_cte() }} (
+
+    select kpi_id, actuals from {{ ref('int_kpis__live') }}
+    where {{ incremental_rebuild_filter('kpi_id') }}
+
+),
+
+goal_kpis as (
+
+    select
+        kpi_goals.goal_key,
+        kpi_goals.kpi_id,
+        live_kpis.actuals,
+        latest_actuals.latest_actual_position
+
+    from kpi_goals
+
+    inner join live_kpis
+        on live_kpis.kpi_id = kpi_goals.kpi_id
+
+    inner join latest_actuals
+        on latest_actuals.kpi_id = kpi_goals.kpi_id
+
+),
+
+actual_entries as (
+
+    -- the same parse latest_dated_entries compares, so is_latest and kpi_actuals agree
+    {{ dated_entry_rows(
+        'goal_kpis', 'kpi_id', 'actuals',
+        carried_columns=['goal_key', 'latest_actual_position'],
+    ) }}
+
+),
+
+final as (
+
+    select
+        goal_key,
+        kpi_id,
+        cast(entry_position as integer) as actual_position,
+        measured_on_text as measured_on,
+        measured_on as measured_at,
+        {{ try_cast('value_text', 'double precision') }} as value,
+        coalesce(entry_position = latest_actual_position, false) as is_latest
+
+    from actual_entries
+
+)
+
+select * from final
