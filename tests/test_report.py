@@ -331,3 +331,15 @@ def test_report_renders_in_headless_chromium(report_page, tmp_path):
     chromium("--window-size=1280,3200", f"--screenshot={screenshot}", report_page.as_uri())
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 50_000  # a page with content, not a blank one
+
+
+def test_the_report_benchmark_database_gives_a_full_page(tmp_path):
+    """benchmarks/report_page.py's generated database has what every section reads."""
+    from benchmarks.report_page import generate
+
+    database = tmp_path / "goals.duckdb"
+    generate(database, goals=2_000)
+    data = collect(database, load_jobs_config())
+    assert data.progress.totals.goals == 2_000 and data.progress.more_companies == 80
+    assert data.histories[0].older_runs == 70 and data.errors[0].total == 52
+    assert all(len(series) == 6 for series in data.progress.actuals.values())
