@@ -281,11 +281,13 @@ def test_an_unwritable_out_exits_2_with_one_line(database, tmp_path, capsys, out
     assert error.startswith("error: cannot write the report to ") and "--out" in error
 
 
-def chromium(*arguments: str) -> subprocess.CompletedProcess:
+def chromium(profile: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """Headless Chromium with a profile of its own (none left in ~/.config, no shared lock)."""
     return subprocess.run(
         [
             CHROMIUM,
             "--headless",
+            f"--user-data-dir={profile}",
             "--no-sandbox",  # the tests may run as root
             "--disable-gpu",
             "--hide-scrollbars",
@@ -310,13 +312,15 @@ def test_console_messages_of_a_page_are_seen(tmp_path):
     """The browser test's console check can fail: a script error on a page is caught."""
     broken = tmp_path / "broken.html"
     broken.write_text("<p>hi</p><script>undefinedFunction();</script>", encoding="utf-8")
-    messages = console_messages(chromium("--dump-dom", broken.as_uri()).stderr)
+    messages = console_messages(
+        chromium(tmp_path / "profile", "--dump-dom", broken.as_uri()).stderr
+    )
     assert any("undefinedFunction is not defined" in message for message in messages)
 
 
 @needs_chromium
 def test_report_renders_in_headless_chromium(report_page, tmp_path):
-    loaded = chromium("--dump-dom", report_page.as_uri())
+    loaded = chromium(tmp_path / "profile", "--dump-dom", report_page.as_uri())
     assert console_messages(loaded.stderr) == []
     dom = Elements(loaded.stdout)
     for css_class in ("jobs", "errors", "companies", "kpis"):
@@ -328,7 +332,12 @@ def test_report_renders_in_headless_chromium(report_page, tmp_path):
     assert "No run yet" not in dom.all_text
 
     screenshot = tmp_path / "report.png"
-    chromium("--window-size=1280,3200", f"--screenshot={screenshot}", report_page.as_uri())
+    chromium(
+        tmp_path / "profile",
+        "--window-size=1280,3200",
+        f"--screenshot={screenshot}",
+        report_page.as_uri(),
+    )
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 50_000  # a page with content, not a blank one
 
