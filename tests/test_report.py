@@ -18,6 +18,7 @@ from extract.sandbox import SandboxServer
 from goalsync import cli
 from goalsync.activity import ensure_activity_tables
 from goalsync.jobs_config import load_jobs_config
+from goalsync.paths import PROJECT_ROOT
 from goalsync.report import collect, queries, write_report
 
 CHAIN = "CS Goal Sync then Company Value Summary"
@@ -352,3 +353,22 @@ def test_the_report_benchmark_database_gives_a_full_page(tmp_path):
     assert data.progress.totals.goals == 2_000 and data.progress.more_companies == 80
     assert data.histories[0].older_runs == 70 and data.errors[0].total == 52
     assert all(len(series) == 6 for series in data.progress.actuals.values())
+
+
+def test_the_jobs_list_shows_a_chain_schedule_over_the_jobs_own(tmp_path):
+    """A job in a scheduled chain is Scheduled with the chain's next run; the others on demand."""
+    jobs_yml = (PROJECT_ROOT / "jobs.yml").read_text(encoding="utf-8")
+    chain = "  - name: CS Goal Sync\n    jobs: [CS Goal Sync]\n    schedule: null"
+    assert chain in jobs_yml
+    scheduled = tmp_path / "jobs.yml"
+    scheduled.write_text(jobs_yml.replace(chain, chain.replace("null", '"0 7 * * *"')))
+    goal = ("c1", "Acme", "kpi_1", "kpi_1", "KPI", "VD", 1.0, 1.0, 2.0, 2.0)
+    database = crafted_goals(tmp_path / "goals.duckdb", [goal])
+    out = write_report(database, load_jobs_config(scheduled), tmp_path / "report.html")
+    page = out.read_text(encoding="utf-8")
+    assert re.search(
+        r"<tr><td>CS Goal Sync</td><td>Success</td><td>[^<]+</td><td>Scheduled</td>"
+        r"<td>\d{4}-\d\d-\d\d 07:00:00</td></tr>",
+        page,
+    )
+    assert "<tr><td>Company Value Summary</td><td>never run</td><td></td><td>On Demand</td>" in page

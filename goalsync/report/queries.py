@@ -72,8 +72,18 @@ class RunErrors:
     more_reasons: int
 
 
+class _OnTrackShare:
+    on_track: int
+    counted: int
+
+    @property
+    def share_on_track(self) -> float | None:
+        """On track among the KPIs the rule counts; None when it counts none."""
+        return self.on_track / self.counted if self.counted else None
+
+
 @dataclass(frozen=True)
-class GoalTotals:
+class GoalTotals(_OnTrackShare):
     goals: int
     kpis: int
     companies: int
@@ -81,13 +91,9 @@ class GoalTotals:
     on_track: int
     counted: int
 
-    @property
-    def share_on_track(self) -> float | None:
-        return self.on_track / self.counted if self.counted else None
-
 
 @dataclass(frozen=True)
-class CompanyProgress:
+class CompanyProgress(_OnTrackShare):
     company_gsid: str
     company_name: str
     goals: int
@@ -95,10 +101,6 @@ class CompanyProgress:
     with_actual: int
     on_track: int
     counted: int
-
-    @property
-    def share_on_track(self) -> float | None:
-        return self.on_track / self.counted if self.counted else None
 
 
 @dataclass(frozen=True)
