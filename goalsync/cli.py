@@ -233,7 +233,8 @@ def cmd_errors(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    out = write_report(duckdb_path(), load_jobs_config(), Path(args.out) if args.out else None)
+    out_path = Path(args.out).expanduser() if args.out else None
+    out = write_report(duckdb_path(), load_jobs_config(), out_path)
     console.print(f"Wrote the report to {out}")
     return EXIT_OK
 

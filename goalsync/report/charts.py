@@ -36,6 +36,15 @@ def compact_number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def plain_number(value: float | None) -> str:
+    """1234567 → 1,234,567; fractions keep two decimals; a missing value is a dash."""
+    if value is None:
+        return "–"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
 def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
     """Round tick values covering [low, high] (1, 2 or 5 times a power of ten apart)."""
     if high <= low:
@@ -59,7 +68,7 @@ def run_history_chart(runs: Sequence[RunCounts], width: int = 760, height: int =
     width = min(width, left + right + MAX_GROUP_WIDTH * max(len(runs), 4))
     plot_width, plot_height = width - left - right, height - top - bottom
     highest = max((getattr(run, name) for run in runs for name, _ in COUNT_SERIES), default=0)
-    ticks = nice_ticks(0, max(highest, 1))
+    ticks = nice_ticks(0, max(highest, 4))  # whole rows per tick, even when few changed
     scale_top = ticks[-1]
 
     def y(value: float) -> float:
@@ -216,7 +225,7 @@ def _line_and_dots(frame: _Frame, points, radius: float) -> str:
         parts.append(
             f'<circle class="{kind}" cx="{frame.x(moment):.1f}" cy="{frame.y(value):.1f}" '
             f'r="{size:.1f}" fill="{ACTUAL_COLOUR if not is_latest else "#173f6d"}">'
-            f"<title>{moment:%Y-%m-%d}: {value:,.4g}</title></circle>"
+            f"<title>{moment:%Y-%m-%d}: {plain_number(value)}</title></circle>"
         )
     return "".join(parts)
 

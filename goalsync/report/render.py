@@ -15,14 +15,6 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def _number(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
-
-
 def _share(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
@@ -54,7 +46,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(number=_number, share=_share, when=_when)
+    environment.filters.update(number=charts.plain_number, share=_share, when=_when)
     environment.globals.update(
         run_history_chart=charts.run_history_chart,
         actuals_chart=charts.actuals_chart,
