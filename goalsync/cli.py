@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import connection as connections
-from . import custom_jobs, views
+from . import custom_jobs, explain, views
 from .activity import utc_now
 from .engine import Engine, JobRunResult
 from .errors import ConfigError, shown_path
@@ -251,6 +251,12 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    for view in explain.explain_goal(duckdb_path(), args.goal):
+        print_view(view)
+    return EXIT_OK
+
+
 def cmd_job_new(args: argparse.Namespace) -> int:
     scaffolded = custom_jobs.scaffold_job(
         args.name,
@@ -334,6 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--object", choices=("documents", "value_drivers", "kpis"))
     preview.add_argument("--limit", type=int, default=10)
     preview.set_defaults(handler=cmd_preview)
+
+    explain_ = commands.add_parser(
+        "explain", help="where a goal comes from: its source records, lookups and runs"
+    )
+    explain_.add_argument("--goal", required=True, help="goal_key (the KPI or value driver id)")
+    explain_.set_defaults(handler=cmd_explain)
 
     job = commands.add_parser("job", help="custom jobs")
     job_actions = job.add_subparsers(dest="action", required=True)

@@ -22,19 +22,27 @@ class DbtOutcome:
     nodes: list[str] = field(default_factory=list)
 
 
+RUN_ID_ENV = "GOALSYNC_RUN_ID"
+"""The orchestrator run a build belongs to (macros/goalsync_run_id.sql reads it)."""
+
 NodeCallback = Callable[[str, str], None]
 """Called as each node finishes with (node name, status)."""
 
 _FAILED = ("error", "fail", "runtime error")
 
 
-def run_dbt(args: Sequence[str], database: Path, on_node: NodeCallback | None = None) -> DbtOutcome:
+def run_dbt(
+    args: Sequence[str],
+    database: Path,
+    on_node: NodeCallback | None = None,
+    run_id: int | None = None,
+) -> DbtOutcome:
     """Invoke `dbt <args>` against the project's database; never raises for dbt failures."""
     callbacks = [_node_finished_callback(on_node)] if on_node else []
     # the console gets our one-line outcome only: dbt would print a stack trace when a stop
     # interrupts it (its own lines still go to the log file)
     silent = [*args, "--log-level", "none"]
-    return _outcome(args[0], _invoke(silent, database, callbacks))
+    return _outcome(args[0], _invoke(silent, database, callbacks, run_id))
 
 
 def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[tuple]]:
@@ -55,12 +63,15 @@ def show_model(model: str, limit: int, database: Path) -> tuple[list[str], list[
     return list(table.column_names), [tuple(row) for row in table.rows]
 
 
-def _invoke(args: Sequence[str], database: Path, callbacks: list) -> "dbtRunnerResult":
+def _invoke(
+    args: Sequence[str], database: Path, callbacks: list, run_id: int | None = None
+) -> "dbtRunnerResult":
     # imported here: dbt takes seconds to import, and most commands never call it
     from dbt.cli.main import dbtRunner
 
     # the profile reads both: dbt opens this database with the limit every connection has
     settings = {DUCKDB_PATH_ENV: str(database), MEMORY_LIMIT_ENV: memory_limit()}
+    settings[RUN_ID_ENV] = "" if run_id is None else str(run_id)
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:

@@ -26,7 +26,7 @@ from .warehouse import connect, table_exists
 DESTINATION_SCHEMA = "gainsight"
 # built by the out-of-the-box job besides its model and errors model (see the README,
 # "Goal history and lineage")
-OOB_COMPANION_MODELS = ("customer_goal_actuals",)
+OOB_COMPANION_MODELS = ("customer_goal_actuals", "customer_goals_history", "customer_goals_lineage")
 
 
 class SourceConnection(Protocol):
@@ -211,7 +211,7 @@ class Engine:
             if unchanged_since is None:
                 build_state.forget_build(connection, job.name)
         if unchanged_since is None:
-            self._timed(run_id, job, "transform", lambda: self._transform(job))
+            self._timed(run_id, job, "transform", lambda: self._transform(job, run_id))
             with connect(self.database) as connection:
                 build_state.record_build(connection, job.name, inputs, run_id)
             return None
@@ -272,7 +272,7 @@ class Engine:
             **self.source_options,
         )
 
-    def _transform(self, job: JobSpec) -> None:
+    def _transform(self, job: JobSpec, run_id: int) -> None:
         if writes_custom_object(job):
             selection = custom_jobs.dbt_selection(job)
         else:
@@ -290,7 +290,7 @@ class Engine:
             "--exclude-resource-type",
             "unit_test",
         ]
-        outcome = run_dbt(command, self.database, self.reporter.model_finished)
+        outcome = run_dbt(command, self.database, self.reporter.model_finished, run_id)
         if not outcome.success:
             custom = writes_custom_object(job)
             raise JobFailed(
