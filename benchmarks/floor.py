@@ -23,8 +23,8 @@ import duckdb
 from extract.ecosystems.settings import ENDPOINTS, PAGE_SIZE, EndpointSpec
 from goalsync.jobs_config import CS_GOAL_SYNC
 from goalsync.paths import DBT_PROJECT_DIR
+from goalsync.schemas import RAW_SCHEMA
 
-RAW_SCHEMA = "ecosystems_raw"
 FLOOR_LOAD_ID = "0000000000.000000"  # the raw tables' `_dlt_load_id`: one load, older than any
 _DATA_PREFIX = b'{"data":'
 _CURSOR_MARKER = b',"next_cursor":'

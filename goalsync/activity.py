@@ -4,12 +4,13 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import duckdb
 import orjson
 
+from .clock import stored_instant, utc_now
 from .warehouse import table_exists
 
 ACTIVITY_DDL = (
@@ -47,11 +48,6 @@ ERROR_RECORDS_VIEW = """create view if not exists activity.error_records as
         on contents.record_hash = runs.record_hash"""
 
 INTERRUPTED = "interrupted: the process running it stopped before it finished"
-
-
-def utc_now() -> datetime:
-    """Naive UTC, the activity tables' TIMESTAMP convention."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -153,7 +149,7 @@ def close_interrupted_runs(connection: duckdb.DuckDBPyConnection) -> int:
     connection.execute(
         "update activity.job_runs set status = 'Failed', finished_at = ?, message = ? "
         "where status = 'Running'",
-        [utc_now(), INTERRUPTED],
+        [stored_instant(utc_now()), INTERRUPTED],
     )
     return stale
 
@@ -170,7 +166,7 @@ def start_run(
     run_id = connection.execute(
         "select coalesce(max(run_id), 0) + 1 from activity.job_runs"
     ).fetchone()[0]
-    now = utc_now()
+    now = stored_instant(utc_now())
     finished = now if status != "Running" else None
     connection.execute(
         "insert into activity.job_runs values (?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, ?)",
@@ -199,7 +195,7 @@ def finish_run(connection: duckdb.DuckDBPyConnection, run_id: int, outcome: RunO
            where run_id = ?""",
         [
             outcome.status,
-            utc_now(),
+            stored_instant(utc_now()),
             outcome.rows_read,
             outcome.total("inserted"),
             outcome.total("updated"),
@@ -279,7 +275,7 @@ def record_stage(
     seconds = (finished_at - started_at).total_seconds()
     connection.execute(
         "insert into activity.run_stages values (?, ?, ?, ?, ?, ?)",
-        [run_id, stage, started_at, finished_at, seconds, detail],
+        [run_id, stage, stored_instant(started_at), stored_instant(finished_at), seconds, detail],
     )
 
 

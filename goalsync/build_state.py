@@ -14,12 +14,14 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from extract.ecosystems.settings import ENDPOINTS_BY_NAME
+
 from . import dbt as dbt_runner
-from .activity import utc_now
+from .clock import stored_instant, utc_now
+from .schemas import RAW_SCHEMA
 from .warehouse import table_exists
 
-RAW_SCHEMA = "ecosystems_raw"
-RAW_TABLES = ("documents", "value_drivers", "kpis")
+RAW_TABLES = tuple(ENDPOINTS_BY_NAME)
 DBT_DISTRIBUTIONS = ("dbt-core", "dbt-duckdb")
 # what dbt writes inside the project: these folders (dbt's defaults) and its user id file
 GENERATED_FOLDERS = {
@@ -103,7 +105,7 @@ def record_build(
 ) -> None:
     connection.execute(
         "insert or replace into activity.build_state values (?, ?, ?, ?, ?)",
-        [job_name, inputs.watermark, inputs.fingerprint, utc_now(), run_id],
+        [job_name, inputs.watermark, inputs.fingerprint, stored_instant(utc_now()), run_id],
     )
 
 

@@ -4,12 +4,10 @@ import argparse
 import gc
 import logging
 import os
-import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -17,9 +15,9 @@ from rich.table import Table
 
 from . import connection as connections
 from . import custom_jobs, explain, views
-from .activity import utc_now
+from .clock import utc_now
 from .engine import Engine, JobRunResult
-from .errors import ConfigError, shown_path
+from .errors import ConfigError, first_line, redacted, shown_path
 from .jobs_config import CS_GOAL_SYNC, load_jobs_config
 from .paths import duckdb_path
 from .scheduler import SCHEDULE_TRIGGER
@@ -34,12 +32,6 @@ DEFAULT_CHAIN = CS_GOAL_SYNC.name
 _WIDTH = None if sys.stdout.isatty() else 160
 console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
-
-
-@dataclass
-class SourceSettings:
-    base_url: str
-    access_token: str
 
 
 class ConsoleReporter:
@@ -57,11 +49,11 @@ class ConsoleReporter:
 
 
 @contextmanager
-def source_settings() -> Iterator[SourceSettings]:
+def source_settings() -> Iterator[connections.Connection]:
     """The configured connection, or the built-in sandbox server when none is configured."""
     resolved = connections.resolve_connection()
     if resolved is not None:
-        yield SourceSettings(resolved.base_url, resolved.access_token)
+        yield resolved
         return
     from extract.sandbox import SandboxServer
 
@@ -72,7 +64,7 @@ def source_settings() -> Iterator[SourceSettings]:
             "        Configure a real one with `uv run orchestrate.py connection create --name "
             "NAME` or SOURCES__ECOSYSTEMS__ACCESS_TOKEN / SOURCES__ECOSYSTEMS__BASE_URL."
         )
-        yield SourceSettings(sandbox.base_url, sandbox.token)
+        yield connections.Connection("sandbox", sandbox.base_url, sandbox.token, "sandbox")
 
 
 RUN_LOCK_WAIT_SECONDS = 10.0
@@ -402,8 +394,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _shown_error(error: BaseException) -> str:
     """The first line of an error, with any `user:password@` of a URL left out."""
-    lines = str(error).strip().splitlines()
-    return _URL_CREDENTIALS.sub(r"\1", lines[0] if lines else "")
-
-
-_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+    return redacted(first_line(error))

@@ -11,18 +11,24 @@ from urllib.parse import urlsplit
 
 import tomlkit
 import tomlkit.exceptions
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.container import Container
 from dlt.common.configuration.providers import (
     ConfigTomlProvider,
     EnvironProvider,
     SecretsTomlProvider,
 )
 from dlt.common.configuration.providers.provider import ConfigProvider
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.configuration.specs.config_providers_context import ConfigProvidersContainer
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+from dlt.common.configuration.utils import TraceLogContext
 from dlt.common.typing import TSecretStrValue
 
 from extract.ecosystems import EcosystemsAPIError, EcosystemsClient
 from extract.ecosystems.settings import DEFAULT_BASE_URL
 
-from .errors import ConfigError, shown_path
+from .errors import ConfigError, first_line, mask_token, redacted, shown_path
 from .paths import PROJECT_ROOT
 
 DEFAULT_SETTINGS_DIR = PROJECT_ROOT / ".dlt"
@@ -41,46 +47,21 @@ TEST_CONNECTION_TIMEOUT_SECONDS = 15.0
 TEST_CONNECTION_MAX_ATTEMPTS = 2
 TEST_CONNECTION_BACKOFF_FACTOR = 0.5
 
-_MASK = "•" * 8
-_MASK_MIN_LENGTH = 12
 _NAME_MAX_LENGTH = 100
 _EDIT_HINT = "edit it with `orchestrate.py connection edit`"
 _CREATE_HINT = "create one with `orchestrate.py connection create --name NAME`"
 
-ConnectionSource = Literal["environment", "stored"]
-
-
-def mask_token(token: str) -> str:
-    """The token as shown to people: never more than its last 4 characters."""
-    if len(token) < _MASK_MIN_LENGTH:
-        return _MASK
-    return _MASK + token[-4:]
+ConnectionSource = Literal["environment", "stored", "sandbox"]
 
 
 @dataclass(frozen=True)
-class StoredConnection:
-    """The connection kept in `.dlt/secrets.toml`."""
+class Connection:
+    """The Ecosystems connection: stored, from the environment, or the built-in sandbox."""
 
     name: str
     base_url: str
     access_token: str = field(repr=False)
-
-    @property
-    def masked_token(self) -> str:
-        return mask_token(self.access_token)
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.base_url}, token {self.masked_token})"
-
-
-@dataclass(frozen=True)
-class ResolvedConnection:
-    """The connection a run uses; `source` tells whether the token came from the environment."""
-
-    name: str
-    base_url: str
-    access_token: str = field(repr=False)
-    source: ConnectionSource
+    source: ConnectionSource = "stored"
 
     @property
     def masked_token(self) -> str:
@@ -111,12 +92,12 @@ def secrets_path(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Path:
     return settings_dir / SECRETS_FILE_NAME
 
 
-def load_stored_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> StoredConnection | None:
+def load_stored_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Connection | None:
     """The stored connection, or None when `[sources.ecosystems]` holds none."""
     section = _section(_read_document(secrets_path(settings_dir)))
     if section is None or (ACCESS_TOKEN_KEY not in section and NAME_KEY not in section):
         return None
-    return StoredConnection(
+    return Connection(
         name=str(section.get(NAME_KEY) or UNNAMED_CONNECTION),
         base_url=str(section.get(BASE_URL_KEY) or DEFAULT_BASE_URL),
         access_token=str(section.get(ACCESS_TOKEN_KEY) or ""),
@@ -139,7 +120,7 @@ def create_connection(
     access_token: str,
     base_url: str | None = DEFAULT_BASE_URL,
     settings_dir: Path = DEFAULT_SETTINGS_DIR,
-) -> StoredConnection:
+) -> Connection:
     """Store the one connection (None: the production base URL); refuses a second one."""
     refuse_second_connection(settings_dir)
     path = secrets_path(settings_dir)
@@ -151,7 +132,7 @@ def create_connection(
     }
     _update_section(document, values)
     _write_document(path, document)
-    return StoredConnection(values[NAME_KEY], values[BASE_URL_KEY], values[ACCESS_TOKEN_KEY])
+    return Connection(values[NAME_KEY], values[BASE_URL_KEY], values[ACCESS_TOKEN_KEY])
 
 
 def edit_connection(
@@ -159,7 +140,7 @@ def edit_connection(
     access_token: str | None = None,
     base_url: str | None = None,
     settings_dir: Path = DEFAULT_SETTINGS_DIR,
-) -> StoredConnection:
+) -> Connection:
     """Change the given fields of the stored connection; other fields and file content stay."""
     path = secrets_path(settings_dir)
     document = _read_document(path)
@@ -181,7 +162,7 @@ def edit_connection(
     return edited
 
 
-def delete_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> StoredConnection:
+def delete_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Connection:
     """Remove the stored connection; the rest of `secrets.toml` stays."""
     path = secrets_path(settings_dir)
     document = _read_document(path)
@@ -203,25 +184,26 @@ def delete_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> StoredConnec
     return deleted
 
 
-def resolve_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> ResolvedConnection | None:
-    """The connection to use, with dlt's precedence (env vars, secrets.toml, config.toml).
+def resolve_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> Connection | None:
+    """The connection to use, resolved by dlt (env vars, then secrets.toml, then config.toml).
 
     None when no access token is configured anywhere: the caller starts the sandbox.
     """
     stored = load_stored_connection(settings_dir)  # also turns a broken file into a ConfigError
-    providers = _providers(settings_dir)
-    access_token, token_provider = _lookup(ACCESS_TOKEN_KEY, TSecretStrValue, providers)
+    settings, providers = _resolved_settings(settings_dir)
+    access_token = (settings.access_token or "").strip()
     if not access_token:
         return None
-    base_url, url_provider = _lookup(BASE_URL_KEY, str, providers)
-    from_environment = isinstance(token_provider, EnvironProvider)
+    base_url = (settings.base_url or "").strip()
+    from_environment = providers.get(ACCESS_TOKEN_KEY) == EnvironProvider().name
     if base_url:
-        base_url = _checked_base_url(base_url, _location(url_provider, BASE_URL_KEY, settings_dir))
+        where = _location(providers.get(BASE_URL_KEY), BASE_URL_KEY, settings_dir)
+        base_url = _checked_base_url(base_url, where)
     if from_environment or stored is None:
         name = ENVIRONMENT_CONNECTION if from_environment else UNNAMED_CONNECTION
     else:
         name = stored.name
-    return ResolvedConnection(
+    return Connection(
         name=name,
         base_url=base_url or DEFAULT_BASE_URL,
         access_token=access_token,
@@ -229,8 +211,30 @@ def resolve_connection(settings_dir: Path = DEFAULT_SETTINGS_DIR) -> ResolvedCon
     )
 
 
+@configspec
+class EcosystemsSettings(BaseConfiguration):
+    """`[sources.ecosystems]` as dlt resolves it for the source (`dlt.secrets.value`)."""
+
+    access_token: TSecretStrValue | None = None
+    base_url: str | None = None
+
+
+def _resolved_settings(settings_dir: Path) -> tuple[EcosystemsSettings, dict[str, str]]:
+    """dlt's own resolution over the settings folder; with the provider that gave each key."""
+    container = Container()
+    run_context = container[PluggableRunContext]
+    project_providers = run_context.providers
+    run_context.providers = ConfigProvidersContainer(_providers(settings_dir))
+    try:
+        with container.injectable_context(TraceLogContext()) as traces:
+            settings = resolve_configuration(EcosystemsSettings(), sections=SECTIONS)
+    finally:
+        run_context.providers = project_providers
+    return settings, {trace.key: trace.provider_name for trace in traces.resolved_traces}
+
+
 def test_connection(
-    connection: ResolvedConnection | StoredConnection,
+    connection: Connection,
     timeout: float = TEST_CONNECTION_TIMEOUT_SECONDS,
     max_attempts: int = TEST_CONNECTION_MAX_ATTEMPTS,
     backoff_factor: float = TEST_CONNECTION_BACKOFF_FACTOR,
@@ -247,10 +251,10 @@ def test_connection(
         )
         me = client.get_me()
     except EcosystemsAPIError as error:
-        return TestConnectionResult(ok=False, reason=_token_free(str(error), token))
+        return TestConnectionResult(ok=False, reason=redacted(first_line(error), token))
     except Exception as error:  # a broken URL or token must still give one line, not a traceback
         reason = f"request failed ({type(error).__name__}); check the base URL and the token"
-        return TestConnectionResult(ok=False, reason=_token_free(reason, token))
+        return TestConnectionResult(ok=False, reason=redacted(reason, token))
     scopes = _nested(me, "token", "scopes")
     if isinstance(scopes, list) and "read" not in scopes:
         return TestConnectionResult(
@@ -287,28 +291,12 @@ def _providers(settings_dir: Path) -> list[ConfigProvider]:
     ]
 
 
-def _location(provider: ConfigProvider | None, key: str, settings_dir: Path) -> str:
-    if isinstance(provider, EnvironProvider):
-        return provider.get_key_name(key, *SECTIONS)
-    file_name = (
-        secrets_path(settings_dir)
-        if provider and provider.supports_secrets
-        else (settings_dir / "config.toml")
-    )
+def _location(provider_name: str | None, key: str, settings_dir: Path) -> str:
+    if provider_name == EnvironProvider().name:
+        return EnvironProvider.get_key_name(key, *SECTIONS)
+    in_secrets = provider_name == SecretsTomlProvider(settings_dir=str(settings_dir)).name
+    file_name = secrets_path(settings_dir) if in_secrets else (settings_dir / "config.toml")
     return f"{shown_path(file_name)} key {'.'.join((*SECTIONS, key))}"
-
-
-def _lookup(
-    key: str, hint: type, providers: list[ConfigProvider]
-) -> tuple[str | None, ConfigProvider | None]:
-    """The first provider holding a non-blank value wins, as in dlt's own resolution."""
-    for provider in providers:
-        if hint is TSecretStrValue and not provider.supports_secrets:
-            continue
-        value, _ = provider.get_value(key, hint, None, *SECTIONS)
-        if value is not None and str(value).strip():
-            return str(value).strip(), provider
-    return None, None
 
 
 def _section(document: tomlkit.TOMLDocument) -> Any:
@@ -409,8 +397,3 @@ def _nested(document: Any, *keys: str) -> Any:
             return None
         document = document.get(key)
     return document
-
-
-def _token_free(text: str, token: str) -> str:
-    line = text.splitlines()[0] if text else text
-    return line.replace(token, mask_token(token)) if token else line

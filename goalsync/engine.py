@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Protocol
 
 from . import activity, build_state, custom_jobs
-from .activity import ObjectCounts, RunOutcome, utc_now
+from .activity import ObjectCounts, RunOutcome
+from .clock import utc_now
+from .connection import Connection
 from .custom_jobs import DestinationError, writes_custom_object
 from .dbt import run_dbt
 from .disk import disk_full, disk_full_reason, disk_reserve
@@ -27,11 +29,6 @@ DESTINATION_SCHEMA = "gainsight"
 # built by the out-of-the-box job besides its model and errors model (see the README,
 # "Goal history and lineage")
 OOB_COMPANION_MODELS = ("customer_goal_actuals", "customer_goals_history", "customer_goals_lineage")
-
-
-class SourceConnection(Protocol):
-    base_url: str
-    access_token: str
 
 
 class Reporter(Protocol):
@@ -76,7 +73,7 @@ class JobFailed(Exception):
 class Engine:
     database: Path
     config: JobsConfig
-    source: SourceConnection
+    source: Connection
     reporter: Reporter = field(default_factory=SilentReporter)
     source_options: dict = field(default_factory=dict)
 

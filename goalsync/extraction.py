@@ -2,7 +2,6 @@
 
 import gc
 import logging
-import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,12 +20,14 @@ from extract.ecosystems import (
     RecordProblems,
     ecosystems_source,
 )
+from extract.ecosystems.settings import ENDPOINTS_BY_NAME
 
+from .errors import first_line, redacted
 from .paths import pipelines_dir
+from .schemas import RAW_SCHEMA
 from .warehouse import connect, memory_limit, table_exists
 
 PIPELINE_NAME = "goalsync_ecosystems"
-RAW_DATASET = "ecosystems_raw"
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called after each page with (resource, pages so far, rows so far)."""
@@ -56,7 +57,7 @@ def make_pipeline(database: Path) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         destination=dlt.destinations.duckdb(credentials),
-        dataset_name=RAW_DATASET,
+        dataset_name=RAW_SCHEMA,
         pipelines_dir=str(pipelines_dir(database)),
     )
 
@@ -65,7 +66,7 @@ def run_extraction(
     database: Path,
     access_token: str,
     base_url: str,
-    resources: Sequence[str] = ("documents", "value_drivers", "kpis"),
+    resources: Sequence[str] = tuple(ENDPOINTS_BY_NAME),
     on_progress: ProgressCallback | None = None,
     **source_options: object,
 ) -> ExtractionResult:
@@ -92,7 +93,7 @@ def run_extraction(
             pipeline.extract(source, loader_file_format="parquet")
         pipeline.normalize()
         read = result.total_rows_read
-        logger.info(f"read {read} records; loading what is new into {RAW_DATASET}")
+        logger.info(f"read {read} records; loading what is new into {RAW_SCHEMA}")
         pipeline.load()
     except PipelineStepFailed as failure:
         raise ExtractionError(_one_line_reason(failure, access_token)) from None
@@ -187,7 +188,7 @@ def _has_raw_state(database: Path) -> bool:
     if not database.exists():
         return False
     with connect(database) as connection:
-        return table_exists(connection, RAW_DATASET, "_dlt_pipeline_state")
+        return table_exists(connection, RAW_SCHEMA, "_dlt_pipeline_state")
 
 
 def _one_line_reason(failure: PipelineStepFailed, access_token: str = "") -> str:
@@ -197,12 +198,5 @@ def _one_line_reason(failure: PipelineStepFailed, access_token: str = "") -> str
             return str(cause)
         cause = cause.__cause__ or cause.__context__
     inner = failure.exception
-    lines = str(inner).strip().splitlines() or [""]
-    reason = f"{failure.step} step failed: {type(inner).__name__}: {lines[0]}"
-    if access_token:
-        reason = reason.replace(access_token, "****")
-    return _URL_CREDENTIALS.sub(r"\1", reason)
-
-
-# `scheme://user:password@host`: error texts of libraries may carry a URL with credentials
-_URL_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+    reason = f"{failure.step} step failed: {type(inner).__name__}: {first_line(inner)}"
+    return redacted(reason, access_token)

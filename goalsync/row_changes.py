@@ -5,7 +5,7 @@ from pathlib import Path
 
 import duckdb
 
-from .warehouse import table_exists
+from .warehouse import quote_identifier, quoted_relation, table_exists
 
 NO_ROWS = "select cast(null as varchar) as row_key, cast(null as ubigint) as row_hash limit 0"
 
@@ -17,10 +17,6 @@ class ComparedTable:
     relation: str
     key: tuple[str, ...]
     exclude: tuple[str, ...] = ()
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _hashed_rows_sql(connection: duckdb.DuckDBPyConnection, table: ComparedTable) -> str:
@@ -35,11 +31,11 @@ def _hashed_rows_sql(connection: duckdb.DuckDBPyConnection, table: ComparedTable
             [schema, name],
         ).fetchall()
     ]
-    compared = [_quote(c) for c in columns if c not in table.exclude] or ["1"]
-    key_parts = ", ".join(f"cast({_quote(k)} as varchar)" for k in table.key)
+    compared = [quote_identifier(c) for c in columns if c not in table.exclude] or ["1"]
+    key_parts = ", ".join(f"cast({quote_identifier(k)} as varchar)" for k in table.key)
     return (
         f"select concat_ws(chr(31), {key_parts}) as row_key, hash({', '.join(compared)}) "
-        f"as row_hash from {_quote(schema)}.{_quote(name)}"
+        f"as row_hash from {quoted_relation(schema, name)}"
     )
 
 

@@ -17,6 +17,8 @@ from typing import Literal
 
 from croniter import croniter
 
+from .clock import utc_now
+from .errors import first_line
 from .jobs_config import JobsConfig
 
 TargetKind = Literal["chain", "job"]
@@ -27,10 +29,6 @@ RunTarget = Callable[[str, str, str], object]
 SCHEDULE_TRIGGER = "schedule"
 # longest single sleep: a stop request or a changed clock is noticed within this time
 SLEEP_STEP_SECONDS = 1.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -162,7 +160,7 @@ class Scheduler:
         try:
             self._run_target(target.kind, target.name, SCHEDULE_TRIGGER)
         except Exception as error:  # one failed run must not stop the schedules of the others
-            reason = str(error).splitlines()[0] if str(error) else ""
+            reason = first_line(error)
             self._log(
                 f"{_shown(self._now())}  {target.kind} '{target.name}' failed: "
                 f"{type(error).__name__}{f': {reason}' if reason else ''}"

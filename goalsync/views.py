@@ -3,12 +3,13 @@
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from extract.ecosystems import EcosystemsAPIError, EcosystemsClient
 
+from .connection import Connection
 from .dbt import show_model
 from .errors import ConfigError
 from .jobs_config import JobsConfig, JobSpec
@@ -23,11 +24,6 @@ class View:
     columns: list[str]
     rows: list[tuple] = field(default_factory=list)
     empty_message: str = "Nothing to show."
-
-
-class SourceConnection(Protocol):
-    base_url: str
-    access_token: str
 
 
 def _has_activity(database: Path) -> bool:
@@ -163,7 +159,7 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def preview_object(source: SourceConnection, endpoint: str, limit: int) -> View:
+def preview_object(source: Connection, endpoint: str, limit: int) -> View:
     """The first records the API serves for an object, fetched live; nothing is written."""
     client = EcosystemsClient(source.base_url, source.access_token, max_attempts=2)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _ensure_writable_folder(database: Path) -> None:
 
 def _open_failure(database: Path, error: duckdb.Error) -> Exception:
     """One line naming the file and the fix; the file itself is never changed."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = first_line(error) or type(error).__name__
     lowered = text.lower()
     if "lock" in lowered:
         holder = _lock_holder(database) or f"another process ({text})"
@@ -109,6 +109,15 @@ def _open_failure(database: Path, error: duckdb.Error) -> Exception:
         f"cannot open the database {database} ({text}): check the file, or set "
         "GOALSYNC_DUCKDB_PATH to another location"
     )
+
+
+def quote_identifier(identifier: str) -> str:
+    """A name as SQL reads it, whatever characters it holds."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def quoted_relation(schema: str, name: str) -> str:
+    return f"{quote_identifier(schema)}.{quote_identifier(name)}"
 
 
 def table_exists(

@@ -15,8 +15,7 @@ from goalsync.connection import (
     ACCESS_TOKEN_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
-    ResolvedConnection,
-    StoredConnection,
+    Connection,
     create_connection,
     delete_connection,
     edit_connection,
@@ -56,8 +55,8 @@ def file_mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def resolved(base_url: str = BASE_URL, token: str = TOKEN) -> ResolvedConnection:
-    return ResolvedConnection("Production", base_url, token, "stored")
+def resolved(base_url: str = BASE_URL, token: str = TOKEN) -> Connection:
+    return Connection("Production", base_url, token, "stored")
 
 
 # --- storing -------------------------------------------------------------------------------
@@ -66,7 +65,7 @@ def resolved(base_url: str = BASE_URL, token: str = TOKEN) -> ResolvedConnection
 def test_create_stores_the_connection_in_dlt_secrets_with_mode_0600(settings_dir):
     created = create_connection("Production", TOKEN, BASE_URL, settings_dir=settings_dir)
 
-    assert created == StoredConnection("Production", BASE_URL, TOKEN)
+    assert created == Connection("Production", BASE_URL, TOKEN)
     stored = tomlkit.parse(secrets_file(settings_dir).read_text())
     assert stored["sources"]["ecosystems"] == {
         "connection_name": "Production",
@@ -135,18 +134,16 @@ def test_a_second_connection_is_refused(settings_dir):
     assert "a connection 'Production' already exists" in message
     assert "`orchestrate.py connection edit`" in message
     assert "`orchestrate.py connection delete`" in message
-    assert load_stored_connection(settings_dir) == StoredConnection("Production", BASE_URL, TOKEN)
+    assert load_stored_connection(settings_dir) == Connection("Production", BASE_URL, TOKEN)
 
 
 def test_edit_changes_only_the_given_fields(settings_dir):
     create_connection("Production", TOKEN, BASE_URL, settings_dir=settings_dir)
 
     edit_connection(access_token=OTHER_TOKEN, settings_dir=settings_dir)
-    assert load_stored_connection(settings_dir) == StoredConnection(
-        "Production", BASE_URL, OTHER_TOKEN
-    )
+    assert load_stored_connection(settings_dir) == Connection("Production", BASE_URL, OTHER_TOKEN)
     edited = edit_connection(name="Prod EU", base_url=DEFAULT_BASE_URL, settings_dir=settings_dir)
-    assert edited == StoredConnection("Prod EU", DEFAULT_BASE_URL, OTHER_TOKEN)
+    assert edited == Connection("Prod EU", DEFAULT_BASE_URL, OTHER_TOKEN)
     assert file_mode(secrets_file(settings_dir)) == 0o600
 
 
@@ -245,9 +242,7 @@ def test_no_token_anywhere_resolves_to_none(settings_dir):
 def test_stored_connection_is_used_when_the_environment_has_none(settings_dir):
     create_connection("Production", TOKEN, BASE_URL, settings_dir=settings_dir)
 
-    assert resolve_connection(settings_dir) == ResolvedConnection(
-        "Production", BASE_URL, TOKEN, "stored"
-    )
+    assert resolve_connection(settings_dir) == Connection("Production", BASE_URL, TOKEN, "stored")
 
 
 def test_environment_wins_over_the_stored_connection(settings_dir, monkeypatch):
@@ -270,7 +265,7 @@ def test_environment_token_alone_uses_the_default_base_url(settings_dir, monkeyp
 
     used = resolve_connection(settings_dir)
 
-    assert used == ResolvedConnection("environment", DEFAULT_BASE_URL, OTHER_TOKEN, "environment")
+    assert used == Connection("environment", DEFAULT_BASE_URL, OTHER_TOKEN, "environment")
 
 
 def test_each_key_resolves_on_its_own_precedence(settings_dir, monkeypatch):
