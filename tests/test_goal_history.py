@@ -105,7 +105,7 @@ def history_rows(database) -> int:
     return query(database, "select count(*) from gainsight.customer_goals_history")[0][0]
 
 
-def test_history_versions_an_update_closes_a_delete_and_opens_a_recreation(synced):
+def test_history_versions_an_update_closes_a_delete_and_opens_a_recreation(synced, capsys):
     sandbox, database = synced
     first = last_run_id(database)
     goal_key, target = a_kpi_goal(database)
@@ -123,6 +123,11 @@ def test_history_versions_an_update_closes_a_delete_and_opens_a_recreation(synce
     assert cli.main(["run"]) == cli.EXIT_OK
     assert versions(database, goal_key) == [(target, first, False), (4242.5, updated, False)]
     assert history_rows(database) == goals + 1
+    capsys.readouterr()
+    assert cli.main(["explain", "--goal", goal_key]) == cli.EXIT_OK  # gone, but it has a past
+    explained = capsys.readouterr().out
+    assert f"Goal {goal_key} is not in gainsight.customer_goals now" in explained
+    assert "removed (no longer a live goal)" in explained
 
     sandbox.commit_late("kpis", goal_key, {"deleted_at": None, "target": 99.5}, seconds_late=0)
     assert cli.main(["run"]) == cli.EXIT_OK
