@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -223,6 +224,15 @@ def cmd_errors(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    out_path = Path(args.out).expanduser() if args.out else None
+    out = write_report(duckdb_path(), load_jobs_config(), out_path)
+    console.print(f"Wrote the report to {out}")
+    return EXIT_OK
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     if args.object:
         with source_settings() as source:
@@ -315,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("--csv", help="write them to this CSV file")
     errors.add_argument("--limit", type=int, default=50)
     errors.set_defaults(handler=cmd_errors)
+
+    report = commands.add_parser("report", help="write an HTML report of jobs, runs and goals")
+    report.add_argument("--out", help="HTML file to write (default: beside the database)")
+    report.set_defaults(handler=cmd_report)
 
     preview = commands.add_parser("preview", help="sample rows of a job's output or a source")
     what = preview.add_mutually_exclusive_group()
