@@ -100,6 +100,7 @@ def _endpoint_resource(
 ):
     client = new_client()
     slice_clients = threading.local()
+    opened: list[EcosystemsClient] = []  # the slices' clients, closed with their listing
 
     def shape(page: PageData[Any]) -> pa.Table | None:
         return page_to_table(page, endpoint, record_problems) if page else None
@@ -113,6 +114,7 @@ def _endpoint_resource(
     def open_slice(start: datetime, params: dict[str, Any]) -> Iterator[PageData[Any]]:
         if getattr(slice_clients, "client", None) is None:
             slice_clients.client = new_client()
+            opened.append(slice_clients.client)
         params = {**params, "updated_since": _iso_utc(start)}
         return slice_clients.client.iter_pages(endpoint.path, params, typed_as=endpoint)
 
@@ -133,7 +135,12 @@ def _endpoint_resource(
         )
         more = first.response is not None and parse_page(first.response).next_cursor is not None
         if more and listing.plan(first_table, pages):
-            yield from listing.pages()
+            try:
+                yield from listing.pages()
+            finally:
+                for slice_client in opened:
+                    slice_client.session.close()
+                opened.clear()
             return
         for page in pages:
             yield len(page), shape(page)
