@@ -72,22 +72,21 @@ def kpi_requests(sandbox: SandboxServer) -> int:
 def test_a_sliced_read_loads_what_a_sequential_read_loads_and_moves_the_cursor_alike(tmp_path):
     sequential, sliced = tmp_path / "sequential.duckdb", tmp_path / "sliced.duckdb"
     with SandboxServer(SCALE) as sandbox:
-        extract(sandbox, sequential, parallel_requests=1)
+        read = extract(sandbox, sequential, parallel_requests=1)
         assert kpi_requests(sandbox) == SCALE.kpis // PAGE_SIZE  # one request a page
-        sandbox.reset_stats = sandbox.api.reset_stats
-        sandbox.reset_stats()
-        extract(sandbox, sliced)
-        # each slice opens with a page of its own: more requests than pages
+        sandbox.api.reset_stats()
+        # each slice opens with a page of its own: more requests than pages, the same records
+        assert extract(sandbox, sliced) == read
         assert kpi_requests(sandbox) > SCALE.kpis // PAGE_SIZE
         assert raw_rows(sliced) == raw_rows(sequential)
         assert cursors(sliced) == cursors(sequential)
         for _ in range(12):  # enough changes after the cursor to slice the rerun too
             sandbox.mutate()
-        sandbox.reset_stats()
-        extract(sandbox, sequential, parallel_requests=1)
+        sandbox.api.reset_stats()
+        read = extract(sandbox, sequential, parallel_requests=1)
         rerun_pages = kpi_requests(sandbox)
-        sandbox.reset_stats()
-        extract(sandbox, sliced)
+        sandbox.api.reset_stats()
+        assert extract(sandbox, sliced) == read
         assert kpi_requests(sandbox) > rerun_pages
         assert raw_rows(sliced) == raw_rows(sequential)
         assert cursors(sliced) == cursors(sequential)
