@@ -121,7 +121,6 @@ class SlicedListing:
         self._report = report
         self._workers = max(1, workers)
         self._page_size = page_size
-        self._now = now
         self._slices: list[_Slice] = []
         self._condition = threading.Condition()
         self._stopping = threading.Event()
