@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from extract.ecosystems.settings import PAGE_SIZE, PARALLEL_REQUESTS
 from extract.sandbox import SandboxProcess, SandboxScale
 from goalsync.paths import DBT_PROJECT_DIR, pipelines_dir
 
@@ -38,6 +39,7 @@ class Measurement:
     served: int
     server_cpu_seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    pages: int = 0  # answers of 200 the sandbox gave (pages, and /me)
 
     @property
     def records_per_second(self) -> float:
@@ -49,6 +51,9 @@ class BenchmarkResult:
     scale: SandboxScale
     measurements: dict[str, Measurement]
     problems: list[str]
+    latency_ms: float = 0.0
+    rate: float | None = None
+    parallel_requests: int = PARALLEL_REQUESTS
 
     @property
     def consistent(self) -> bool:
@@ -64,6 +69,7 @@ class _SyncRun:
     served: int
     server_cpu_seconds: float
     artifacts: Path
+    pages: int
 
 
 def child_environment(pycache_dir: Path) -> dict[str, str]:
@@ -106,6 +112,13 @@ def _compiled_by(manifest: Path, results: Path, run: CommandRun) -> bool:
     )
 
 
+def _compiles_the_job(manifest: Path) -> bool:
+    """Whether the manifest holds the compiled SQL of every model (a build that selected
+    only what changed compiles only that)."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return all("compiled_code" in node for node in nodes if node["resource_type"] == "model")
+
+
 def _stage_at(moment: float, spans: dict[str, list[float]]) -> str:
     """The job stage running at `moment` (epoch seconds), else start-up or wrap-up."""
     for stage, (started, finished) in spans.items():
@@ -123,9 +136,18 @@ class Benchmark:
         echo: Callable[[str], None] = print,
         pycache_dir: Path = DEFAULT_WORK_DIR / "pycache",
         quick: bool = False,
+        latency_ms: float = 0.0,
+        rate: float | None = None,
+        parallel_requests: int = PARALLEL_REQUESTS,
     ) -> None:
-        """`quick` (for tests): no warm-up and no no-change rerun; timings then mean little."""
+        """`quick` (for tests): no warm-up and no no-change rerun; timings then mean little.
+
+        `latency_ms` and `rate` go to the sandbox; `parallel_requests` to the syncs' source.
+        """
         self.scale = scale
+        self.latency_ms = latency_ms
+        self.rate = rate
+        self.parallel_requests = parallel_requests
         self.quick = quick
         self.work_dir = work_dir
         self.echo = echo
@@ -149,7 +171,10 @@ class Benchmark:
             f"sandbox: {self.scale.kpis:,} KPIs, {self.scale.value_drivers:,} value drivers, "
             f"{self.scale.documents:,} documents"
         )
-        with SandboxProcess(scale=self.scale) as sandbox:
+        if self.latency_ms or self.rate:
+            self.echo(f"sandbox: {self.latency_ms:g} ms late, rate limit {self.rate or 'none'}")
+        sandbox = SandboxProcess(scale=self.scale, latency_ms=self.latency_ms, rate=self.rate)
+        with sandbox:
             self.sandbox = sandbox
             syncs = [self._sync(FULL_SYNC)]
             if not self.quick:
@@ -163,7 +188,14 @@ class Benchmark:
             for sync, details in zip(syncs, self._details(syncs), strict=True)
         }
         measurements = {FLOOR: floor, **measurements}
-        return BenchmarkResult(self.scale, measurements, self._problems(measurements))
+        return BenchmarkResult(
+            self.scale,
+            measurements,
+            self._problems(measurements),
+            self.latency_ms,
+            self.rate,
+            self.parallel_requests,
+        )
 
     def _untimed(self, *commands: list[str]) -> None:
         """Run the commands side by side; raise if one fails."""
@@ -181,9 +213,11 @@ class Benchmark:
                 tail = log.read_text(errors="replace").strip().splitlines()[-15:]
                 raise RuntimeError(f"{' '.join(command[1:])} failed:\n" + "\n".join(tail))
 
-    def _served(self) -> tuple[int, float]:
+    def _served(self) -> tuple[int, float, int]:
+        """Rows served, server CPU seconds and answers of 200 so far."""
         stats = self.sandbox.stats()
-        return sum(stats["rows_served"].values()), stats["server_cpu_seconds"]
+        ok = stats["statuses"].get("200", 0)
+        return sum(stats["rows_served"].values()), stats["server_cpu_seconds"], ok
 
     def _mutate(self) -> None:
         mutation = self.sandbox.mutate()
@@ -197,7 +231,9 @@ class Benchmark:
     def _floor_manifest(self, full_sync: _SyncRun) -> Path:
         """The job's models compiled to full SQL: the full sync's own, else compiled anew."""
         manifest = full_sync.artifacts / "manifest.json"
-        if _compiled_by(manifest, full_sync.artifacts / "run_results.json", full_sync.run):
+        if _compiled_by(
+            manifest, full_sync.artifacts / "run_results.json", full_sync.run
+        ) and _compiles_the_job(manifest):
             return manifest
         self.echo("floor: compiling the job's dbt models (untimed)")
         self._untimed(
@@ -216,7 +252,7 @@ class Benchmark:
     def _floor(self, manifest: Path) -> Measurement:
         self.echo("floor: fetch, read_json, SQL")
         log = self.logs / "floor.log"
-        served_before, cpu_before = self._served()
+        served_before, cpu_before, pages_before = self._served()
         run = run_measured(
             _python(
                 "-m",
@@ -237,7 +273,7 @@ class Benchmark:
             stdin=self.sandbox.token + "\n",
         )
         _check(run, log, "the floor")
-        served_after, cpu_after = self._served()
+        served_after, cpu_after, pages_after = self._served()
         shutil.rmtree(self.work_dir / "floor" / "pages", ignore_errors=True)
         floor = json.loads(log.read_text().strip().splitlines()[-1])
         stages = {
@@ -253,6 +289,7 @@ class Benchmark:
             served=served_after - served_before,
             server_cpu_seconds=cpu_after - cpu_before,
             details=floor,
+            pages=pages_after - pages_before,
         )
 
     def _sync(self, name: str) -> _SyncRun:
@@ -261,13 +298,14 @@ class Benchmark:
             "GOALSYNC_DUCKDB_PATH": str(self.sync_database),
             "SOURCES__ECOSYSTEMS__ACCESS_TOKEN": self.sandbox.token,
             "SOURCES__ECOSYSTEMS__BASE_URL": self.sandbox.base_url,
+            "SOURCES__ECOSYSTEMS__PARALLEL_REQUESTS": str(self.parallel_requests),
         }
         slug = name.replace(" ", "-").replace("%", "")
         log = self.logs / f"{slug}.log"
-        served_before, cpu_before = self._served()
+        served_before, cpu_before, pages_before = self._served()
         run = run_measured(_python("orchestrate.py", "run"), env, PROJECT_ROOT, log)
         _check(run, log, f"the {name}")
-        served_after, cpu_after = self._served()
+        served_after, cpu_after, pages_after = self._served()
         # dlt keeps only its last trace and dbt its last results: keep this run's
         artifacts = self.work_dir / "artifacts" / slug
         artifacts.mkdir()
@@ -278,7 +316,14 @@ class Benchmark:
             # a run that skipped its dbt build leaves the previous build's files there
             if written.exists() and written.stat().st_mtime >= run.started_at:
                 shutil.copy2(written, artifacts / artifact)
-        return _SyncRun(name, run, served_after - served_before, cpu_after - cpu_before, artifacts)
+        return _SyncRun(
+            name,
+            run,
+            served_after - served_before,
+            cpu_after - cpu_before,
+            artifacts,
+            pages_after - pages_before,
+        )
 
     def _details(self, syncs: list[_SyncRun]) -> list[dict[str, Any]]:
         command = _python("-m", "benchmarks.sync_details", "--database", str(self.sync_database))
@@ -311,13 +356,20 @@ class Benchmark:
             served=sync.served,
             server_cpu_seconds=sync.server_cpu_seconds,
             details=details,
+            pages=sync.pages,
         )
 
     def _problems(self, measurements: dict[str, Measurement]) -> list[str]:
-        """What must agree: rows counted = rows served; the floor's goals = the last sync's."""
+        """What must agree: rows counted = rows served; the floor's goals = the last sync's.
+
+        A listing read in slices is served a little more than it counts: each slice's last
+        page runs into the next slice, at most a page for each request past one a page.
+        """
         problems = []
         for measurement in measurements.values():
-            if measurement.records != measurement.served:
+            needed = -(-measurement.records // PAGE_SIZE)
+            overlap = PAGE_SIZE * max(0, measurement.pages - needed)
+            if not 0 <= measurement.served - measurement.records <= overlap:
                 problems.append(
                     f"{measurement.name}: counted {measurement.records} records, "
                     f"the sandbox served {measurement.served}"

@@ -88,6 +88,33 @@ def targets(result: BenchmarkResult) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
+def latency_lines(result: BenchmarkResult) -> list[str]:
+    """Each sync against the bound that latency sets: requests × latency / requests at once."""
+    if not result.latency_ms:
+        return []
+    rate = f"{result.rate:g} requests/s" if result.rate else "none"
+    lines = [
+        f"Latency: every API answer {result.latency_ms:g} ms late; rate limit {rate}; "
+        f"up to {result.parallel_requests} requests at once. Bound = answers of 200 × "
+        f"{result.latency_ms:g} ms / {result.parallel_requests}.",
+        "",
+        "| run | answers of 200 | bound s | fetch+extract s | × bound | wall s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in SYNCS:
+        if name not in result.measurements:
+            continue
+        m = result.measurements[name]
+        bound = m.pages * result.latency_ms / 1000 / result.parallel_requests
+        fetch = m.stages.get("fetch+extract", 0.0)
+        ratio = f"{fetch / bound:.2f}" if bound else "–"
+        lines.append(
+            f"| {name} | {m.pages:,} | {bound:.1f} | {fetch:.1f} | {ratio} "
+            f"| {m.run.wall_seconds:.1f} |"
+        )
+    return [*lines, ""]
+
+
 def profile_line(measurement: Measurement) -> str:
     nodes = measurement.details["dbt_nodes"]
     if not nodes["count"]:
@@ -122,6 +149,7 @@ def render(result: BenchmarkResult) -> str:
         "columns are its HTTP fetch, `read_json` and SQL. Peak RSS sums every process of the "
         "tree (harness, sandbox, the run and its children), sampled every 50 ms.",
         "",
+        *latency_lines(result),
         "Server CPU (the sandbox generating pages): "
         + ", ".join(f"{x.name} {x.server_cpu_seconds:.1f} s" for x in m.values())
         + ".",
@@ -133,7 +161,8 @@ def render(result: BenchmarkResult) -> str:
         "",
         "Consistency: "
         + (
-            "rows counted = rows served in every run; after the incremental rerun "
+            "rows counted = rows served in every run (less what slices read twice at "
+            "their bounds); after the incremental rerun "
             "customer_goals and customer_goals_errors equal the floor's, built from "
             "scratch, row for row."
             if result.consistent

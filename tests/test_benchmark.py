@@ -1,5 +1,7 @@
 """The benchmark at a tiny scale: it runs, and its numbers agree. No timing asserts."""
 
+import dataclasses
+
 import pytest
 
 from benchmarks.harness import CHANGED, FLOOR, FULL_SYNC, Benchmark, BenchmarkResult
@@ -51,3 +53,13 @@ def test_the_report_and_the_results_file(result, tmp_path):
     assert "old figures" not in written
     assert written.endswith(f"{NOTES_MARKER}\nhand-written analysis\n")
     assert "| full sync |" in written
+
+
+def test_with_latency_the_report_sets_each_sync_against_its_bound(result):
+    assert "Latency:" not in render(result)
+    slow = dataclasses.replace(result, latency_ms=50.0, parallel_requests=8)
+    text = render(slow)
+    full = result.measurements[FULL_SYNC]
+    assert full.pages >= 3  # a page of each listing at least
+    assert "every API answer 50 ms late" in text
+    assert f"| {FULL_SYNC} | {full.pages:,} | {full.pages * 0.05 / 8:.1f} |" in text

@@ -4,6 +4,7 @@ import csv
 import http.client
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from extract.sandbox import (
     gainsight_seed_rows,
     served_counts,
 )
+from extract.sandbox.__main__ import main as sandbox_main
 from extract.sandbox.api import SandboxApi, is_loopback
 from extract.sandbox.data import COMPANY_COLUMNS, GS_USER_COLUMNS, seed_csv
 from extract.sandbox.store import SandboxStore
@@ -604,6 +606,60 @@ def test_stats_count_rows_served(fresh):
     assert stats["rows_served"]["value_drivers"] == fresh.scale.value_drivers
     assert stats["requests"]["value_drivers"] == 1
     assert stats["server_cpu_seconds"] > 0
+
+
+# --- latency and rate limit ---------------------------------------------------------------
+
+
+def test_latency_answers_every_request_late_without_holding_a_cpu():
+    with SandboxServer(scale=SandboxScale(2, 3, 40), latency_ms=300) as server:
+        started = time.monotonic()
+        assert get(server, "kpis", limit=10).status_code == 200
+        assert time.monotonic() - started >= 0.3
+        sessions = [_session() for _ in range(8)]
+        cpu, started = time.process_time(), time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(
+                    lambda session: session.get(
+                        f"{server.base_url}/kpis",
+                        headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+                        timeout=10,
+                    ),
+                    sessions,
+                )
+            )
+        elapsed = time.monotonic() - started
+        assert [answer.status_code for answer in answers] == [200] * 8
+        # eight requests at once wait side by side: a sleep, not a busy server
+        assert 0.3 <= elapsed < 8 * 0.3
+        assert time.process_time() - cpu < 8 * 0.3
+
+
+def test_past_the_rate_the_api_answers_429_with_retry_after_then_recovers():
+    with SandboxServer(scale=SandboxScale(2, 3, 4), rate=5) as server:
+        statuses = [get(server, "kpis").status_code for _ in range(12)]
+        assert statuses[:5] == [200] * 5  # a second's worth of burst
+        assert 429 in statuses[5:]
+        limited = get(server, "kpis")
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert limited.json()["error"]["code"] == "rate_limited"
+        time.sleep(int(limited.headers["Retry-After"]))
+        assert get(server, "kpis").status_code == 200
+        assert server.stats()["statuses"]["429"] >= 2
+
+
+def test_sandbox_command_line_takes_latency_and_rate(capsys):
+    process = SandboxProcess(scale=SandboxScale(2, 3, 4), latency_ms=50, rate=100)
+    command = process.command()
+    assert command[command.index("--latency-ms") + 1] == "50"
+    assert command[command.index("--rate") + 1] == "100"
+    for bad in (["--latency-ms", "-1"], ["--rate", "0"], ["--rate", "fast"]):
+        with pytest.raises(SystemExit) as exit_:
+            sandbox_main(bad)
+        assert exit_.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()[-1:]) == 1
 
 
 # --- subprocess ---------------------------------------------------------------------------

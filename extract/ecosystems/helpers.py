@@ -5,7 +5,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -22,6 +22,9 @@ from tenacity import RetryCallState
 from . import settings
 from .settings import EndpointSpec
 from .typed_pages import decode_page, missing_values, typed_records_table
+
+if TYPE_CHECKING:
+    from .slices import RequestBudget
 
 _PARSED_PAGE = "_ecosystems_page"
 logger = logging.getLogger(__name__)
@@ -145,7 +148,9 @@ class EcosystemsClient(RESTClient):
         max_attempts: int = settings.REQUEST_MAX_ATTEMPTS,
         backoff_factor: float = settings.REQUEST_BACKOFF_FACTOR,
         max_retry_delay: float = settings.REQUEST_MAX_RETRY_DELAY_SECONDS,
+        budget: "RequestBudget | None" = None,
     ) -> None:
+        """`budget`, shared by the clients of one source, bounds their list requests in flight."""
         session = Client(
             request_timeout=request_timeout,
             raise_for_status=False,
@@ -160,6 +165,8 @@ class EcosystemsClient(RESTClient):
         self.max_attempts = max_attempts
         self._reading = "/me"  # what the request in flight reads, for progress and errors
         self._typed_as: EndpointSpec | None = None  # the endpoint whose pages decode typed
+        self.budget = budget
+        self._request_started = 0.0  # when the list request in flight got its place
         super().__init__(
             # a trailing slash keeps the base path (`/v1`) when endpoints are joined to it
             base_url=base_url.rstrip("/") + "/",
@@ -187,13 +194,17 @@ class EcosystemsClient(RESTClient):
         while True:
             self._reading = f"/{path} page {page_number}"
             try:
-                page = next(pages)
-            except StopIteration:
-                return
+                if self.budget is None:
+                    page = next(pages, None)
+                else:
+                    with self.budget.request() as self._request_started:
+                        page = next(pages, None)
             except RequestException as error:
                 raise EcosystemsAPIError(
                     f"GET {self._reading}: {describe_request_error(error)}"
                 ) from None
+            if page is None:
+                return
             yield page
             page_number += 1
 
@@ -216,7 +227,9 @@ class EcosystemsClient(RESTClient):
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
         attempt = f"retry {retry_state.attempt_number} of {self.max_attempts - 1}"
         if response is not None and response.status_code == 429:
-            logger.info(f"rate limited by {self._reading}, waiting {wait:g}s ({attempt})")
+            limit = self.budget.rate_limited(self._request_started) if self.budget else None
+            fewer = f"; {limit} requests at once from now" if limit is not None else ""
+            logger.info(f"rate limited by {self._reading}, waiting {wait:g}s ({attempt}){fewer}")
             return
         if response is not None:
             why = f"HTTP {response.status_code}"
@@ -494,7 +507,7 @@ def _to_timestamps(
     try:
         return pc.cast(pa.array(texts, type=pa.string()), arrow_type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        instants = [_parse_timestamp(text) for text in texts]
+        instants = [parse_timestamp(text) for text in texts]
         if on_lost is not None:
             for position, (text, instant) in enumerate(zip(texts, instants, strict=True)):
                 if text is not None and instant is None:
@@ -502,7 +515,7 @@ def _to_timestamps(
         return pa.array(instants, type=arrow_type)
 
 
-def _parse_timestamp(text: str | None) -> datetime | None:
+def parse_timestamp(text: str | None) -> datetime | None:
     """Slow path for what Arrow refuses: nanoseconds, or no offset (read as UTC)."""
     if text is None:
         return None

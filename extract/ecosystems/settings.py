@@ -13,6 +13,14 @@ ROWS_PER_BATCH = 10_000
 # 0 reads only from the cursor on, and misses every record committed late.
 LOOKBACK_SECONDS = 300.0
 
+# requests in flight at once over all listings; a 429 halves it for a while (slices.py)
+PARALLEL_REQUESTS = 8
+# a listing is read in parallel `updated_since` slices when its first page says that at
+# least this many records and SLICE_MIN_PAGES pages follow; a slice is split again while it
+# has SLICE_MIN_PAGES pages ahead
+SLICE_MIN_RECORDS = 10_000
+SLICE_MIN_PAGES = 4
+
 REQUEST_TIMEOUT_SECONDS = 60.0
 REQUEST_MAX_ATTEMPTS = 6  # the contract asks for at least 4 retries on 429/5xx
 REQUEST_BACKOFF_FACTOR = 0.5

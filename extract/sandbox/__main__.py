@@ -1,6 +1,7 @@
 """`python -m extract.sandbox`: serve the sandbox until terminated, or write the seeds."""
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -37,12 +38,47 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--value-drivers", type=int)
     parser.add_argument("--kpis", type=int)
     parser.add_argument(
+        "--latency-ms",
+        type=_non_negative,
+        default=0.0,
+        help="answer every API request this many milliseconds late (default 0)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive,
+        help="requests a second the API accepts; past it, 429 with Retry-After (default: no limit)",
+    )
+    parser.add_argument(
         "--write-seeds",
         type=Path,
         metavar="DIR",
         help="write company.csv and gs_user.csv into DIR and exit",
     )
     return parser
+
+
+def _non_negative(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative: give 0 or more")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive: give a number above 0")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _scale(args: argparse.Namespace) -> SandboxScale:
@@ -63,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     no_scope = [t for t in args.no_scope_tokens or [DEFAULT_NO_SCOPE_TOKEN] if t]
     token = args.token or os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
     server = SandboxServer(
-        scale=_scale(args), token=token, seed=args.seed, no_scope_tokens=no_scope, port=args.port
+        scale=_scale(args),
+        token=token,
+        seed=args.seed,
+        no_scope_tokens=no_scope,
+        port=args.port,
+        latency_ms=args.latency_ms,
+        rate=args.rate,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

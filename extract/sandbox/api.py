@@ -1,6 +1,7 @@
 """The Ecosystems API of the sandbox, independent of the HTTP transport: request in, reply out."""
 
 import hmac
+import math
 import re
 import threading
 import time
@@ -68,16 +69,50 @@ def is_loopback(host: str) -> bool:
     return host in ("::1", "localhost") or host.startswith("127.") or host == "::ffff:127.0.0.1"
 
 
+class RateLimit:
+    """A token bucket of `rate` requests a second (a second's worth of burst)."""
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be a positive number of requests a second")
+        self.rate = rate
+        self._capacity = max(1.0, rate)
+        self._tokens = self._capacity
+        self._refilled = time.monotonic()
+        self._lock = threading.Lock()
+
+    def retry_after(self) -> int:
+        """0 when a request may pass now (it takes its token), else whole seconds to wait."""
+        with self._lock:
+            now = time.monotonic()
+            elapsed, self._refilled = now - self._refilled, now
+            self._tokens = min(self._capacity, self._tokens + elapsed * self.rate)
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0
+            return max(1, math.ceil((1.0 - self._tokens) / self.rate))
+
+
 class SandboxApi:
-    """Routes requests to /v1 endpoints and /_sandbox controls; counts what it serves."""
+    """Routes requests to /v1 endpoints and /_sandbox controls; counts what it serves.
+
+    `latency` (seconds) delays every /v1 reply, `rate` (requests a second) answers 429 past it.
+    """
 
     def __init__(
-        self, store: SandboxStore, token: str, no_scope_tokens: Iterable[str] = ()
+        self,
+        store: SandboxStore,
+        token: str,
+        no_scope_tokens: Iterable[str] = (),
+        latency: float = 0.0,
+        rate: float | None = None,
     ) -> None:
         self.store = store
         self._token = token.encode()
         self._no_scope_tokens = [t.encode() for t in no_scope_tokens]
         self.faults = FaultBoard()
+        self.latency = latency
+        self.rate_limit = RateLimit(rate) if rate else None
         self._stats_lock = threading.Lock()
         self.reset_stats()
 
@@ -119,6 +154,7 @@ class SandboxApi:
         query = parse_qs(url.query, keep_blank_values=True)
         cursor = query.get("cursor", [None])[0]
         reply = self._endpoint(method, name, query, headers, page_number(cursor))
+        reply.delay += self.latency
         with self._stats_lock:
             self._requests[name] += 1
             self._statuses[str(reply.status) if not reply.drop else "dropped"] += 1
@@ -133,6 +169,8 @@ class SandboxApi:
         headers: Mapping[str, str],
         page: int,
     ) -> Reply:
+        if self.rate_limit is not None and (wait := self.rate_limit.retry_after()):
+            return error_reply(429, "Rate limit exceeded; retry later.", {"Retry-After": str(wait)})
         fault = self.faults.take(name, page)
         if fault is not None and fault.kind == "status":
             return _status_fault(fault)

@@ -31,12 +31,16 @@ class SandboxProcess:
         no_scope_tokens: Iterable[str] = (DEFAULT_NO_SCOPE_TOKEN,),
         port: int = 0,
         startup_timeout: float = 30.0,
+        latency_ms: float = 0.0,
+        rate: float | None = None,
     ) -> None:
         self.scale = scale or SandboxScale()
         self.token = token
         self.seed = seed
         self.no_scope_tokens = tuple(no_scope_tokens)
         self._port = port
+        self.latency_ms = latency_ms
+        self.rate = rate
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[str] | None = None
         self._base_url: str | None = None
@@ -69,6 +73,10 @@ class SandboxProcess:
             "--kpis",
             str(self.scale.kpis),
         ]
+        if self.latency_ms:
+            command += ["--latency-ms", f"{self.latency_ms:g}"]
+        if self.rate:
+            command += ["--rate", f"{self.rate:g}"]
         for token in self.no_scope_tokens or ("",):  # "" tells the child: none at all
             command += ["--no-scope-token", token]
         return command

@@ -113,12 +113,18 @@ class SandboxServer:
         seed: int = DEFAULT_SEED,
         no_scope_tokens: Iterable[str] = (DEFAULT_NO_SCOPE_TOKEN,),
         port: int = 0,
+        latency_ms: float = 0.0,
+        rate: float | None = None,
     ) -> None:
+        """`latency_ms` delays every API reply (a sleep: no CPU); past `rate` requests a
+        second the API answers 429 with Retry-After."""
         self.scale = scale or SandboxScale()
         self.token = token
         self.seed = seed
         self.store = SandboxStore(SandboxData(self.scale, seed))
-        self.api = SandboxApi(self.store, token, no_scope_tokens)
+        self.api = SandboxApi(
+            self.store, token, no_scope_tokens, latency=latency_ms / 1000, rate=rate
+        )
         self._port = port
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
