@@ -6,13 +6,13 @@ from typing import Any
 import duckdb
 
 from .errors import ConfigError, shown_path
+from .schemas import DESTINATION_SCHEMA, RAW_SCHEMA
 from .views import View
 from .warehouse import connect, table_exists
 
-RAW_SCHEMA = "ecosystems_raw"
-GOALS = "gainsight.customer_goals"
-HISTORY = "gainsight.customer_goals_history"
-LINEAGE = "gainsight.customer_goals_lineage"
+GOALS = f"{DESTINATION_SCHEMA}.customer_goals"
+HISTORY = f"{DESTINATION_SCHEMA}.customer_goals_history"
+LINEAGE = f"{DESTINATION_SCHEMA}.customer_goals_lineage"
 RUN_FIRST = "run CS Goal Sync first (`uv run orchestrate.py`)"
 # (source object, raw table, the goal's column holding its id, the lineage's load id column)
 RECORDS = (
@@ -34,7 +34,7 @@ def explain_goal(database: Path, goal_key: str) -> list[View]:
     if not database.exists():
         raise ConfigError(f"no database at {shown_path(database)}: {RUN_FIRST}")
     with connect(database, must_exist=True) as connection:
-        if not table_exists(connection, "gainsight", "customer_goals_history"):
+        if not table_exists(connection, DESTINATION_SCHEMA, "customer_goals_history"):
             raise ConfigError(f"no CS Goal Sync run has recorded goal history yet: {RUN_FIRST}")
         goal = _one(connection, f"select * from {GOALS} where goal_key = ?", goal_key)
         last_version = _one(
@@ -108,7 +108,8 @@ def _lookups_view(connection: duckdb.DuckDBPyConnection, mapped: dict, document:
         gsid = mapped.get(goal_column)
         match = "no match"
         if gsid is not None:
-            row = _one(connection, f"select name from gainsight.{target} where gsid = ?", gsid)
+            query = f"select name from {DESTINATION_SCHEMA}.{target} where gsid = ?"
+            row = _one(connection, query, gsid)
             match = f"{gsid} ({row['name'] if row else 'not in ' + target})"
         view.rows.append((lookup, f"{target}.{MATCHED_FIELD[target]}", fields.get(field), match))
     return view

@@ -1,10 +1,11 @@
 """`orchestrate.py report`: one self-contained HTML page of jobs, runs, errors and goal progress."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from .. import views
+from ..clock import utc_now
 from ..errors import ConfigError, shown_path
 from ..jobs_config import JobsConfig
 from ..warehouse import connect
@@ -32,7 +33,7 @@ def default_report_path(database: Path) -> Path:
 
 def collect(database: Path, config: JobsConfig) -> ReportData:
     """What the page shows; a missing database or one without runs gives a page saying so."""
-    data = ReportData(database, datetime.now(UTC), views.job_list(database, config))
+    data = ReportData(database, utc_now(), views.job_list(database, config))
     if not database.exists():
         return data
     with connect(database, must_exist=True) as connection:

@@ -5,6 +5,7 @@ from datetime import datetime
 
 import duckdb
 
+from ..schemas import DESTINATION_SCHEMA
 from ..warehouse import table_exists
 
 RUNS_PER_JOB = 30
@@ -205,7 +206,7 @@ def run_errors(
 
 def goal_progress(connection: duckdb.DuckDBPyConnection) -> GoalProgress | None:
     """Baseline, target and latest actual per company; None before customer_goals is built."""
-    if not table_exists(connection, "gainsight", "customer_goals"):
+    if not table_exists(connection, DESTINATION_SCHEMA, "customer_goals"):
         return None
     connection.execute(
         f"""create or replace temp view report_goals as
@@ -216,7 +217,7 @@ def goal_progress(connection: duckdb.DuckDBPyConnection) -> GoalProgress | None:
     )
     company_names = (
         "(select gsid, min(name) as name from gainsight.company group by gsid)"
-        if table_exists(connection, "gainsight", "company")
+        if table_exists(connection, DESTINATION_SCHEMA, "company")
         else "(select null::varchar as gsid, null::varchar as name)"
     )
     connection.execute(
@@ -289,7 +290,7 @@ def _actuals(
     connection: duckdb.DuckDBPyConnection, goal_keys: list[str]
 ) -> dict[str, list[Actual]] | None:
     """The listed KPIs' actuals in time order (undated entries last, by position)."""
-    if not table_exists(connection, "gainsight", "customer_goal_actuals"):
+    if not table_exists(connection, DESTINATION_SCHEMA, "customer_goal_actuals"):
         return None
     rows = connection.execute(
         """select goal_key, actual_position, measured_on, timezone('UTC', measured_at), value,
