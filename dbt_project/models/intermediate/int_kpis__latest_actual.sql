@@ -1,18 +1,10 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ start_incremental_rebuild('kpi_id', 'affected_kpis') }}",
-    post_hook="{{ finish_incremental_rebuild() }}",
-) }}
--- depends_on: {{ ref('int_records__loads') }}
+{{ config(materialized='table') }}
 
 with
 
 live_kpis as (
 
     select * from {{ ref('int_kpis__live') }}
-    where {{ incremental_rebuild_filter('kpi_id') }}
 
 ),
 

@@ -1,12 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ start_incremental_rebuild('kpi_id', 'affected_kpis') }}",
-    post_hook="{{ finish_incremental_rebuild() }}",
-) }}
--- depends_on: {{ ref('int_records__loads') }}
-
 with
 
 kpi_goals as (
@@ -15,7 +6,7 @@ kpi_goals as (
         goal_key,
         kpi_id
     from {{ ref('customer_goals') }}
-    where kpi_id is not null and {{ incremental_rebuild_filter('kpi_id') }}
+    where kpi_id is not null
 
 ),
 
@@ -25,17 +16,15 @@ latest_actuals as (
         kpi_id,
         latest_actual_position
     from {{ ref('int_kpis__latest_actual') }}
-    where {{ incremental_rebuild_filter('kpi_id') }}
 
 ),
 
-live_kpis as {{ incremental_rebuild_cte() }} (
+live_kpis as (
 
     select
         kpi_id,
         actuals
     from {{ ref('int_kpis__live') }}
-    where {{ incremental_rebuild_filter('kpi_id') }}
 
 ),
 

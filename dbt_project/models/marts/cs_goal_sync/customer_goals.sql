@@ -1,18 +1,8 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ start_incremental_rebuild('value_driver_id', 'affected_goal_value_drivers') }}",
-    post_hook="{{ finish_incremental_rebuild() }}",
-) }}
--- depends_on: {{ ref('int_records__loads') }}
-
 with
 
-mapped_goals as {{ incremental_rebuild_cte() }} (
+mapped_goals as (
 
     select * from {{ ref('int_goals__mapped') }}
-    where {{ incremental_rebuild_filter('value_driver_id') }}
 
 ),
 

@@ -1,15 +1,6 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook="{{ start_incremental_rebuild('value_driver_id', 'affected_goal_value_drivers') }}",
-    post_hook="{{ finish_incremental_rebuild() }}",
-) }}
--- depends_on: {{ ref('int_records__loads') }}
-
 with
 
-goals as {{ incremental_rebuild_cte() }} (
+goals as (
 
     select
         goal_key,
@@ -17,7 +8,6 @@ goals as {{ incremental_rebuild_cte() }} (
         value_driver_id,
         kpi_id
     from {{ ref('customer_goals') }}
-    where {{ incremental_rebuild_filter('value_driver_id') }}
 
 ),
 
@@ -28,7 +18,7 @@ current_versions as (
         goalsync_run_id,
         dbt_valid_from
     from {{ ref('customer_goals_history') }}
-    where dbt_valid_to is null and {{ incremental_rebuild_filter('value_driver_id') }}
+    where dbt_valid_to is null
 
 ),
 
