@@ -611,7 +611,7 @@ def test_second_build_follows_updates_and_tombstones(first_build, second_build):
     assert second_build["goals"]["kpi_tie"] == unchanged
 
 
-def test_incremental_kpis_follow_their_parents(second_build, workspace):
+def test_kpis_follow_their_parents_across_loads(second_build, workspace):
     """A KPI leaves and returns with its value driver and document, as a full rebuild has it."""
     workspace.load(THIRD_STATE, THIRD_LOAD)
     workspace.dbt("run", *OOB_JOB_SELECTION)

@@ -76,7 +76,7 @@ def test_empty_file_gives_the_defaults(tmp_path):
     assert list(config.chains) == [CS_GOAL_SYNC_NAME]
 
 
-def test_out_of_the_box_job_is_defined_in_code():
+def test_out_of_the_box_job_is_built_in():
     expected = JobSpec(
         name="CS Goal Sync",
         model="customer_goals",
