@@ -152,7 +152,9 @@ class ObjectWritingKind:
             checks["errors_model"] = Check(
                 f"destination_errors_model(ref({json.dumps(self.job.errors_model)}))", ""
             )
-        return {f"check_{_slug(self.job.name)}__{name}": check for name, check in checks.items()}
+        return {
+            f"check_{name_slug(self.job.name)}__{name}": check for name, check in checks.items()
+        }
 
     def selection(self, config: JobsConfig) -> DbtSelection:
         """Only the job's own models and checks: what they read is built by the job that owns it.
@@ -231,5 +233,6 @@ def _has_model(project_dir: Path, model: str) -> bool:
     return any(generated not in path.parents for path in models.rglob(f"{model}.sql"))
 
 
-def _slug(job_name: str) -> str:
+def name_slug(job_name: str) -> str:
+    """`Company Value Summary` → `company_value_summary` (dbt names derived from job names)."""
     return re.sub(r"[^a-z0-9]+", "_", job_name.lower()).strip("_")

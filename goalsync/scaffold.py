@@ -13,7 +13,7 @@ import jinja2
 import yaml
 
 from .errors import ConfigError, shown_path
-from .job_kinds import COMPANY_KEY, CUSTOM_KINDS, reserved_objects
+from .job_kinds import COMPANY_KEY, CUSTOM_KINDS, name_slug, reserved_objects
 from .jobs_config import DEFAULT_JOBS_PATH, load_jobs_config
 from .paths import DBT_PROJECT_DIR
 from .schemas import DESTINATION_SCHEMA, MODELS_SCHEMA
@@ -102,8 +102,8 @@ _DESCRIPTIONS = {
 
 
 def model_name_for(job_name: str) -> str:
-    """`Company Value Summary` → `company_value_summary`."""
-    name = re.sub(r"[^a-z0-9]+", "_", job_name.lower()).strip("_")
+    """The job's model name; it must start with a letter."""
+    name = name_slug(job_name)
     if not re.match(r"^[a-z][a-z0-9_]*$", name):
         raise ConfigError(
             f"cannot derive a dbt model name from job name '{job_name}': "

@@ -272,3 +272,11 @@ class Orchestrate:
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
         assert self.process.wait(timeout=30) == -signal.SIGKILL
+
+
+def copy_project(root: Path) -> Path:
+    """dbt_project/ and seeds/ as the repository lays them out; returns the project folder."""
+    ignored = shutil.ignore_patterns("target", "logs")
+    shutil.copytree(PROJECT_ROOT / "dbt_project", root / "dbt_project", ignore=ignored)
+    shutil.copytree(PROJECT_ROOT / "seeds", root / "seeds")
+    return root / "dbt_project"

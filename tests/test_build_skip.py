@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import duckdb
 import pytest
-from faults_support import goals_by_key, query
+from faults_support import copy_project, goals_by_key, query
 
 from extract.sandbox import SandboxServer
 from extract.sandbox.data import SandboxScale
@@ -40,14 +40,6 @@ class RecordingReporter:
 
     def model_finished(self, model: str, status: str) -> None:
         pass
-
-
-def copy_project(root: Path) -> Path:
-    """dbt_project/ and seeds/ as the repository lays them out; returns the project folder."""
-    ignored = shutil.ignore_patterns("target", "logs")
-    shutil.copytree(REPO / "dbt_project", root / "dbt_project", ignore=ignored)
-    shutil.copytree(REPO / "seeds", root / "seeds")
-    return root / "dbt_project"
 
 
 SCALE = SandboxScale.for_kpis(400)

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from faults_support import query
+from faults_support import copy_project, query
 
 from goalsync import dbt
 from goalsync.dbt import run_dbt
@@ -62,10 +62,7 @@ SECOND = [("a", "Alpha", 1.0, 200), ("b", "Beta", 20.0, 200), ("d", "Delta", 4.0
 def seeded(tmp_path_factory) -> Path:
     """A project with the fixture models and jobs, and a database holding the seeds."""
     root = tmp_path_factory.mktemp("custom_destinations")
-    shutil.copytree(
-        REPO / "dbt_project", root / "dbt_project", ignore=shutil.ignore_patterns("target", "logs")
-    )
-    shutil.copytree(REPO / "seeds", root / "seeds")
+    copy_project(root)
     custom = root / "dbt_project" / "models" / "custom"
     (custom / "fixture_output.sql").write_text(OUTPUT_MODEL, encoding="utf-8")
     (custom / "fixture_companies.sql").write_text(COMPANY_MODEL, encoding="utf-8")

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from faults_support import copy_project
 
 from extract.sandbox import SandboxServer
 from goalsync import cli, dbt, scaffold
@@ -77,12 +78,7 @@ FIXTURE_CHAINS = """
 def example_run(tmp_path_factory) -> tuple[Path, list]:
     """The folder (project, jobs.yml, database) after the example chain's first run."""
     root = tmp_path_factory.mktemp("custom_jobs")
-    shutil.copytree(
-        REPO / "dbt_project",
-        root / "dbt_project",
-        ignore=shutil.ignore_patterns("target", "logs"),
-    )
-    shutil.copytree(REPO / "seeds", root / "seeds")
+    copy_project(root)
     for fixture in FIXTURES.iterdir():
         shutil.copy(fixture, root / "dbt_project" / "models" / "custom")
     shipped = (REPO / "jobs.yml").read_text(encoding="utf-8")
