@@ -6,11 +6,10 @@ rows and merges them into `gainsight.<object>` (models/destinations/, from jobs.
 """
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .jobs_config import JobsConfig, JobSpec
+from .jobs_config import JobsConfig, JobSpec, name_slug
 from .paths import PROJECT_ROOT
 from .schemas import DESTINATION_SCHEMA, MODELS_SCHEMA
 
@@ -231,8 +230,3 @@ def _has_model(project_dir: Path, model: str) -> bool:
     models = project_dir / "models"
     generated = project_dir / DESTINATIONS_FOLDER
     return any(generated not in path.parents for path in models.rglob(f"{model}.sql"))
-
-
-def name_slug(job_name: str) -> str:
-    """`Company Value Summary` → `company_value_summary` (dbt names derived from job names)."""
-    return re.sub(r"[^a-z0-9]+", "_", job_name.lower()).strip("_")

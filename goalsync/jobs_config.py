@@ -448,25 +448,36 @@ class _ChainEntry(_Mapping):
         return ChainSpec(self.name, self.jobs, self.schedule)
 
 
-def _unique_names(what: str):
-    """Names differing only in case count as duplicates: people type them either way."""
+def name_slug(job_name: str) -> str:
+    """`Company Value Summary` → `company_value_summary` (dbt names derived from job names)."""
+    return re.sub(r"[^a-z0-9]+", "_", job_name.lower()).strip("_")
+
+
+def _unique_names(what: str, same: Callable[[str], str] = str.casefold):
+    """Names that `same` maps to one key count as duplicates: names differing only in case
+    (people type them either way) or, for jobs, in punctuation (their dbt names would clash)."""
 
     def check(entries: object, info: ValidationInfo) -> object:
         document: _Document = info.context["doc"]
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple[int, str]] = {}
         for index, entry in enumerate(entries if isinstance(entries, list) else ()):
             name = entry.get("name") if isinstance(entry, dict) else None
             if not isinstance(name, str) or not name.strip():
                 continue
-            key = name.strip().casefold()
+            name = name.strip()
+            key = same(name)
             if key in seen:
-                first = document.line((info.field_name, seen[key]))
-                raise _problem(
-                    f"duplicate {what} name '{name.strip()}' (also on line {first})",
-                    f"give every {what} a different name",
-                    at=(index,),
-                )
-            seen[key] = index
+                first_index, first_name = seen[key]
+                first = document.line((info.field_name, first_index))
+                if first_name.casefold() == name.casefold():
+                    problem = f"duplicate {what} name '{name}' (also on line {first})"
+                else:
+                    problem = (
+                        f"{what} names '{first_name}' (line {first}) and '{name}' give the same "
+                        f"dbt name '{key}'"
+                    )
+                raise _problem(problem, f"give every {what} a different name", at=(index,))
+            seen[key] = (index, name)
         return entries
 
     return BeforeValidator(check)
@@ -476,7 +487,7 @@ class _File(_Mapping):
     what = "the file"
     expected = "a mapping with 'jobs' and 'chains'"
 
-    jobs: Annotated[_List("jobs", _JobEntry), _unique_names("job")] = ()
+    jobs: Annotated[_List("jobs", _JobEntry), _unique_names("job", name_slug)] = ()
     chains: Annotated[_List("chains", _ChainEntry), _unique_names("chain")] = ()
 
 

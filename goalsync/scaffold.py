@@ -13,8 +13,8 @@ import jinja2
 import yaml
 
 from .errors import ConfigError, shown_path
-from .job_kinds import COMPANY_KEY, CUSTOM_KINDS, name_slug, reserved_objects
-from .jobs_config import DEFAULT_JOBS_PATH, load_jobs_config
+from .job_kinds import COMPANY_KEY, CUSTOM_KINDS, reserved_objects
+from .jobs_config import DEFAULT_JOBS_PATH, load_jobs_config, name_slug
 from .paths import DBT_PROJECT_DIR
 from .schemas import DESTINATION_SCHEMA, MODELS_SCHEMA
 

@@ -221,6 +221,14 @@ INVALID_FILES = [
         id="duplicate-job",
     ),
     pytest.param(
+        "jobs:\n  - name: Value Summary\n    model: a\n    destination: {object: a, kind: "
+        "custom, operation: replace}\n  - name: value-summary!\n    model: b\n",
+        5,
+        "job names 'Value Summary' (line 2) and 'value-summary!' give the same dbt name "
+        "'value_summary'",
+        id="job-names-same-slug",
+    ),
+    pytest.param(
         "chains:\n  - name: C\n    jobs: [CS Goal Sync]\n  - name: C\n    jobs: [CS Goal Sync]\n",
         4,
         "duplicate chain name 'C'",
