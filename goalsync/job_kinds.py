@@ -20,9 +20,6 @@ SEEDS_DIR = PROJECT_ROOT / "seeds"
 DESTINATIONS_FOLDER = Path("models") / "destinations"
 CHECKS_FOLDER = Path("tests") / "destinations"
 JOB_ENV = "GOALSYNC_JOB"
-# built by the out-of-the-box job besides its model and errors model (see the README,
-# "Goal history and lineage")
-OOB_COMPANION_MODELS = ("customer_goal_actuals", "customer_goals_history", "customer_goals_lineage")
 
 
 class DestinationError(Exception):
@@ -55,7 +52,7 @@ class DbtOwnedKind:
         """Nothing to check: its definition is built in."""
 
     def _models(self) -> tuple[str, ...]:
-        models = (self.job.model, self.job.errors_model, *OOB_COMPANION_MODELS)
+        models = (self.job.model, self.job.errors_model, *self.job.also_builds)
         return tuple(model for model in models if model)
 
     def reserved_objects(self) -> tuple[str, ...]:

@@ -68,6 +68,8 @@ class JobSpec:
     notify_on_success: tuple[str, ...] = ()
     notify_on_failure: tuple[str, ...] = ()
     locked: bool = False
+    # models a built-in job builds besides its model and errors model (builtin_jobs.yml only)
+    also_builds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,12 +284,13 @@ class _Mapping(BaseModel):
         return value
 
     @classmethod
-    def known_keys(cls, value: dict, where: str) -> None:
+    def known_keys(cls, value: dict, where: str, builtin_only: tuple[str, ...] = ()) -> None:
         for key in value:
             if key not in cls.model_fields:
+                keys = [key for key in cls.model_fields if key not in builtin_only]
                 raise _problem(
                     f"unknown key '{key}' in {where}",
-                    f"use {_listed(cls.model_fields)}",
+                    f"use {_listed(keys)}",
                     at=(key,),
                     on_key=True,
                 )
@@ -380,6 +383,7 @@ class _JobEntry(_Mapping):
     schedule: _Schedule = None
     dependent_job: _optional_text("dependent_job") = None
     notify: _Notify | None = None
+    also_builds: _List("also_builds", _Identifier("also_builds")) = ()
 
     @classmethod
     def checked(cls, value: dict, context: dict) -> dict:
@@ -396,8 +400,15 @@ class _JobEntry(_Mapping):
                         on_key=True,
                     )
         else:
-            cls.known_keys(value, f"job '{name}'")
+            cls.known_keys(value, f"job '{name}'", builtin_only=("also_builds",))
             cls.required(value, f"job '{name}'", ("model", "destination"))
+            if context["builtin"] and "also_builds" in value:
+                raise _problem(
+                    f"only a built-in job may set 'also_builds' (job '{name}')",
+                    "give each model a job of its own",
+                    at=("also_builds",),
+                    on_key=True,
+                )
         return {**value, "name": name}
 
     def spec(self, builtin: JobsConfig | None) -> JobSpec:
@@ -418,6 +429,7 @@ class _JobEntry(_Mapping):
             extract=self.extract,
             destination=self.destination.spec(),
             locked=builtin is None,
+            also_builds=self.also_builds,
             **settings,
         )
 

@@ -88,6 +88,7 @@ def test_out_of_the_box_job_is_built_in():
         notify_on_success=(),
         notify_on_failure=(),
         locked=True,
+        also_builds=("customer_goal_actuals", "customer_goals_history", "customer_goals_lineage"),
     )
     assert expected == CS_GOAL_SYNC
     assert DEFAULT_CHAIN.jobs == (CS_GOAL_SYNC_NAME,)
@@ -219,6 +220,13 @@ INVALID_FILES = [
         5,
         "duplicate job name 'A' (also on line 2)",
         id="duplicate-job",
+    ),
+    pytest.param(
+        "jobs:\n  - name: A\n    model: a\n    destination: {object: a, kind: custom, "
+        "operation: replace}\n    also_builds: [customer_goals_history]\n",
+        5,
+        "only a built-in job may set 'also_builds' (job 'A')",
+        id="also-builds-custom",
     ),
     pytest.param(
         "jobs:\n  - name: Value Summary\n    model: a\n    destination: {object: a, kind: "
@@ -371,6 +379,7 @@ def test_the_built_in_file_defines_the_out_of_the_box_job_and_default_chain():
         CS_GOAL_SYNC.errors_model,
     )
     assert tuple(job["extract"]) == CS_GOAL_SYNC.extract
+    assert tuple(job["also_builds"]) == CS_GOAL_SYNC.also_builds
     assert job["destination"] == {
         "object": CS_GOAL_SYNC.destination.object_name,
         "kind": CS_GOAL_SYNC.destination.kind,
