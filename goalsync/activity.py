@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import duckdb
 import orjson
 
 from .clock import stored_instant, utc_now
-from .warehouse import table_exists
+from .warehouses import Session, table_exists
 
 ACTIVITY_DDL = (
     "create schema if not exists activity",
@@ -30,7 +29,7 @@ ACTIVITY_DDL = (
         reason varchar, record_hash varchar)""",
     """create table if not exists activity.run_stages (
         run_id bigint, stage varchar, started_at timestamp, finished_at timestamp,
-        seconds double, detail varchar)""",
+        seconds double precision, detail varchar)""",
     """create table if not exists activity.notifications (
         run_id bigint, event varchar, recipients varchar, delivery varchar)""",
     # per job, what its last successful dbt build read (see build_state.py)
@@ -40,7 +39,7 @@ ACTIVITY_DDL = (
 )
 
 # created once: replacing it on every start would write the catalog on every run
-ERROR_RECORDS_VIEW = """create view if not exists activity.error_records as
+ERROR_RECORDS_VIEW = """create view activity.error_records as
     select runs.run_id, runs.job_name, runs.object_name, runs.record_key, runs.reason,
            contents.record
     from activity.run_error_records as runs
@@ -70,15 +69,16 @@ class RunOutcome:
         return sum(getattr(counts, attribute) for counts in self.objects)
 
 
-def ensure_activity_tables(connection: duckdb.DuckDBPyConnection) -> None:
+def ensure_activity_tables(connection: Session) -> None:
     for statement in ACTIVITY_DDL:
         connection.execute(statement)
     if table_exists(connection, "activity", "error_records", views_too=False):
         _split_error_records_table(connection)
-    connection.execute(ERROR_RECORDS_VIEW)
+    elif not table_exists(connection, "activity", "error_records"):
+        connection.execute(ERROR_RECORDS_VIEW)
 
 
-def _split_error_records_table(connection: duckdb.DuckDBPyConnection) -> None:
+def _split_error_records_table(connection: Session) -> None:
     """A database from before error_records became a view: its rows move, in one transaction."""
     connection.execute("begin transaction")
     try:
@@ -92,7 +92,7 @@ def _split_error_records_table(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 def copy_error_records(
-    connection: duckdb.DuckDBPyConnection,
+    connection: Session,
     run_id: int,
     job_name: str,
     object_name: str,
@@ -108,28 +108,28 @@ def copy_error_records(
 
 
 def _insert_error_records(
-    connection: duckdb.DuckDBPyConnection, rows_sql: str, parameters: Sequence[Any] = ()
+    connection: Session, rows_sql: str, parameters: Sequence[Any] = ()
 ) -> int:
     """Insert the rows of `rows_sql` (the columns of activity.error_records); returns how many.
 
     A record a previous run stored already is not stored again: at a million goals the
     rejected ones of every run would otherwise add tens of megabytes each time.
     """
+    connection.execute("drop table if exists new_error_records")
     connection.execute(
-        "create or replace temp table new_error_records as select *, "
+        "create temp table new_error_records as select *, "
         f"md5(cast(record as varchar)) as record_hash from ({rows_sql}) as rows",
         list(parameters),
     )
     connection.execute(
         """insert into activity.error_record_contents
-           select record_hash, any_value(record)
+           select distinct on (record_hash) record_hash, record
            from new_error_records as new
            where record_hash is not null
              and not exists (
                  select 1 from activity.error_record_contents as stored
                  where stored.record_hash = new.record_hash
-             )
-           group by record_hash"""
+             )"""
     )
     connection.execute(
         """insert into activity.run_error_records
@@ -141,7 +141,7 @@ def _insert_error_records(
     return inserted
 
 
-def close_interrupted_runs(connection: duckdb.DuckDBPyConnection) -> int:
+def close_interrupted_runs(connection: Session) -> int:
     """Runs left `Running` by a killed process become `Failed` (interrupted)."""
     stale = connection.execute(
         "select count(*) from activity.job_runs where status = 'Running'"
@@ -155,7 +155,7 @@ def close_interrupted_runs(connection: duckdb.DuckDBPyConnection) -> int:
 
 
 def start_run(
-    connection: duckdb.DuckDBPyConnection,
+    connection: Session,
     job_name: str,
     chain_name: str | None,
     trigger: str,
@@ -175,7 +175,7 @@ def start_run(
     return run_id
 
 
-def finish_run(connection: duckdb.DuckDBPyConnection, run_id: int, outcome: RunOutcome) -> None:
+def finish_run(connection: Session, run_id: int, outcome: RunOutcome) -> None:
     """Record the final status, the counts per object and the run's totals."""
     for counts in outcome.objects:
         connection.execute(
@@ -217,7 +217,7 @@ class SourceProblem(Protocol):
 
 
 def record_source_problems(
-    connection: duckdb.DuckDBPyConnection,
+    connection: Session,
     run_id: int,
     job_name: str,
     problems: Sequence[SourceProblem],
@@ -228,8 +228,9 @@ def record_source_problems(
     """
     if not problems:
         return 0
+    connection.execute("drop table if exists source_problems")
     connection.execute(
-        "create or replace temp table source_problems (run_id bigint, job_name varchar, "
+        "create temp table source_problems (run_id bigint, job_name varchar, "
         "object_name varchar, record_key varchar, reason varchar, record json)"
     )
     connection.executemany(
@@ -265,7 +266,7 @@ def _plain(value: Any) -> Any:
 
 
 def record_stage(
-    connection: duckdb.DuckDBPyConnection,
+    connection: Session,
     run_id: int,
     stage: str,
     started_at: datetime,
@@ -280,7 +281,7 @@ def record_stage(
 
 
 def record_notification(
-    connection: duckdb.DuckDBPyConnection, run_id: int, event: str, recipients: tuple[str, ...]
+    connection: Session, run_id: int, event: str, recipients: tuple[str, ...]
 ) -> None:
     """Recipients are recorded; mail is sent only where an SMTP host is configured."""
     if recipients:

@@ -11,18 +11,18 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import duckdb
 import yaml
 
 from extract.ecosystems.settings import ENDPOINTS_BY_NAME
 
 from . import dbt as dbt_runner
+from . import warehouses
 from .clock import stored_instant, utc_now
 from .schemas import RAW_SCHEMA
-from .warehouse import table_exists
+from .warehouses import Session, table_exists
 
 RAW_TABLES = tuple(ENDPOINTS_BY_NAME)
-DBT_DISTRIBUTIONS = ("dbt-core", "dbt-duckdb")
+DBT_DISTRIBUTIONS = ("dbt-core",)
 # what dbt writes inside the project: these folders (dbt's defaults) and its user id file
 GENERATED_FOLDERS = {
     "target-path": "target",
@@ -46,7 +46,7 @@ class BuildState:
     run_id: int
 
 
-def source_watermark(connection: duckdb.DuckDBPyConnection) -> str | None:
+def source_watermark(connection: Session) -> str | None:
     """Per raw table, the newest `_dlt_load_id` and the row count; None when none exists.
 
     Every load writes its id on the rows it writes (tombstones too); the count also moves
@@ -77,7 +77,8 @@ def inputs_fingerprint(project_dir: Path, jobs_path: Path) -> str:
     entries = sorted((os.path.relpath(path, project_dir), path.read_bytes()) for path in files)
     if jobs_path.is_file():
         entries.append(("jobs config", jobs_path.read_bytes()))
-    entries += [(name, metadata.version(name).encode()) for name in DBT_DISTRIBUTIONS]
+    adapter = warehouses.current().dbt_adapter
+    entries += [(name, metadata.version(name).encode()) for name in (*DBT_DISTRIBUTIONS, adapter)]
     digest = hashlib.sha256()
     for name, content in entries:
         digest.update(f"{name}\0{len(content)}\0".encode())
@@ -85,13 +86,13 @@ def inputs_fingerprint(project_dir: Path, jobs_path: Path) -> str:
     return digest.hexdigest()
 
 
-def current_inputs(connection: duckdb.DuckDBPyConnection, jobs_path: Path) -> BuildInputs:
+def current_inputs(connection: Session, jobs_path: Path) -> BuildInputs:
     """What a build would read now, in the project dbt runs."""
     fingerprint = inputs_fingerprint(dbt_runner.DBT_PROJECT_DIR, jobs_path)
     return BuildInputs(source_watermark(connection), fingerprint)
 
 
-def last_build(connection: duckdb.DuckDBPyConnection, job_name: str) -> BuildState | None:
+def last_build(connection: Session, job_name: str) -> BuildState | None:
     row = connection.execute(
         "select source_watermark, inputs_fingerprint, run_id from activity.build_state "
         "where job_name = ?",
@@ -100,25 +101,29 @@ def last_build(connection: duckdb.DuckDBPyConnection, job_name: str) -> BuildSta
     return BuildState(BuildInputs(row[0], row[1]), row[2]) if row else None
 
 
-def record_build(
-    connection: duckdb.DuckDBPyConnection, job_name: str, inputs: BuildInputs, run_id: int
-) -> None:
+def record_build(connection: Session, job_name: str, inputs: BuildInputs, run_id: int) -> None:
     connection.execute(
-        "insert or replace into activity.build_state values (?, ?, ?, ?, ?)",
+        "insert into activity.build_state values (?, ?, ?, ?, ?) on conflict (job_name) do update "
+        "set source_watermark = excluded.source_watermark, "
+        "inputs_fingerprint = excluded.inputs_fingerprint, built_at = excluded.built_at, "
+        "run_id = excluded.run_id",
         [job_name, inputs.watermark, inputs.fingerprint, stored_instant(utc_now()), run_id],
     )
 
 
-def forget_build(connection: duckdb.DuckDBPyConnection, job_name: str) -> None:
+def forget_build(connection: Session, job_name: str) -> None:
     """Before a build: one that fails halfway leaves tables that match no recorded inputs."""
     connection.execute("delete from activity.build_state where job_name = ?", [job_name])
 
 
-def latest_build_run(connection: duckdb.DuckDBPyConnection, job_names: Sequence[str]) -> int | None:
+def latest_build_run(connection: Session, job_names: Sequence[str]) -> int | None:
     """The run of the newest recorded build among these jobs."""
+    if not job_names:
+        return None
+    placeholders = ", ".join("?" for _ in job_names)
     return connection.execute(
-        "select max(run_id) from activity.build_state where list_contains(?, job_name)",
-        [list(job_names)],
+        f"select max(run_id) from activity.build_state where job_name in ({placeholders})",
+        list(job_names),
     ).fetchone()[0]
 
 

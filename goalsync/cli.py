@@ -25,7 +25,7 @@ from .paths import duckdb_path
 from .scheduler import SCHEDULE_TRIGGER
 from .seeds import check_seeds
 from .stops import STOPPED_HINT, RunStopped, stop_on_signals, stop_received
-from .warehouse import DatabaseBusy, exclusive_run
+from .warehouses import DatabaseBusy, exclusive_run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CHAIN = CS_GOAL_SYNC.name

@@ -221,13 +221,21 @@ class EcosystemsSettings(BaseConfiguration):
 
 def _resolved_settings(settings_dir: Path) -> tuple[EcosystemsSettings, dict[str, str]]:
     """dlt's own resolution over the settings folder; with the provider that gave each key."""
+    return resolve_project_settings(EcosystemsSettings(), SECTIONS, settings_dir)
+
+
+def resolve_project_settings(
+    spec: BaseConfiguration, sections: tuple[str, ...], settings_dir: Path = DEFAULT_SETTINGS_DIR
+) -> tuple[Any, dict[str, str]]:
+    """`spec` as dlt resolves it from the environment and the project's settings folder
+    (whatever the working directory); with the provider that gave each key."""
     container = Container()
     run_context = container[PluggableRunContext]
     project_providers = run_context.providers
     run_context.providers = ConfigProvidersContainer(_providers(settings_dir))
     try:
         with container.injectable_context(TraceLogContext()) as traces:
-            settings = resolve_configuration(EcosystemsSettings(), sections=SECTIONS)
+            settings = resolve_configuration(spec, sections=sections)
     finally:
         run_context.providers = project_providers
     return settings, {trace.key: trace.provider_name for trace in traces.resolved_traces}

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .paths import DBT_PROJECT_DIR, DUCKDB_PATH_ENV
-from .warehouse import MEMORY_LIMIT_ENV, memory_limit
+from .paths import DBT_PROJECT_DIR
+from .warehouses import current
 
 if TYPE_CHECKING:
     from dbt.cli.main import dbtRunnerResult
@@ -72,8 +72,9 @@ def _invoke(
     # imported here: dbt takes seconds to import, and most commands never call it
     from dbt.cli.main import dbtRunner
 
-    # the profile reads both: dbt opens this database with the limit every connection has
-    settings = {DUCKDB_PATH_ENV: str(database), MEMORY_LIMIT_ENV: memory_limit(), **environment}
+    # the target of the engine's name reads its connection from these (never from a file)
+    warehouse = current()
+    settings = {**warehouse.dbt_environment(database), **environment}
     previous = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
     try:
@@ -84,6 +85,8 @@ def _invoke(
                 str(DBT_PROJECT_DIR),
                 "--profiles-dir",
                 str(DBT_PROJECT_DIR),
+                "--target",
+                warehouse.name,
                 "--quiet",
                 "--log-level-file",
                 "warn",

@@ -26,7 +26,7 @@ from .paths import snapshot_path
 from .row_changes import ComparedTable, count_changes, snapshot_destination
 from .schemas import DESTINATION_SCHEMA
 from .stops import RunStopped, recorded_if_forced, stop_received
-from .warehouse import connect, table_exists
+from .warehouses import connect, table_exists
 
 
 class Reporter(Protocol):

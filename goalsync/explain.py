@@ -3,12 +3,10 @@
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from .errors import ConfigError, shown_path
 from .schemas import DESTINATION_SCHEMA, RAW_SCHEMA
 from .views import View
-from .warehouse import connect, table_exists
+from .warehouses import Session, connect, exists, table_exists
 
 GOALS = f"{DESTINATION_SCHEMA}.customer_goals"
 HISTORY = f"{DESTINATION_SCHEMA}.customer_goals_history"
@@ -31,7 +29,7 @@ MATCHED_FIELD = {"company": "sfdc_account_id", "gs_user": "email"}
 
 def explain_goal(database: Path, goal_key: str) -> list[View]:
     """The goal's row, its source records as received, the lookups and the runs that wrote it."""
-    if not database.exists():
+    if not exists(database):
         raise ConfigError(f"no database at {shown_path(database)}: {RUN_FIRST}")
     with connect(database, must_exist=True) as connection:
         if not table_exists(connection, DESTINATION_SCHEMA, "customer_goals_history"):
@@ -58,7 +56,7 @@ def explain_goal(database: Path, goal_key: str) -> list[View]:
         ]
 
 
-def _one(connection: duckdb.DuckDBPyConnection, sql: str, *params: Any) -> dict | None:
+def _one(connection: Session, sql: str, *params: Any) -> dict | None:
     cursor = connection.execute(sql, list(params))
     row = cursor.fetchone()
     if row is None:
@@ -74,7 +72,7 @@ def _goal_view(goal_key: str, goal: dict | None) -> View:
 
 
 def _raw_record(
-    connection: duckdb.DuckDBPyConnection,
+    connection: Session,
     label: str,
     table: str,
     id_column: str,
@@ -101,7 +99,7 @@ def _raw_record(
     return view
 
 
-def _lookups_view(connection: duckdb.DuckDBPyConnection, mapped: dict, document: View) -> View:
+def _lookups_view(connection: Session, mapped: dict, document: View) -> View:
     fields = dict(document.rows)
     view = View("Lookups", ["lookup", "matched on", "value", "match"])
     for lookup, field, goal_column, target in LOOKUPS:
@@ -115,7 +113,7 @@ def _lookups_view(connection: duckdb.DuckDBPyConnection, mapped: dict, document:
     return view
 
 
-def _runs_view(connection: duckdb.DuckDBPyConnection, goal_key: str, still_live: bool) -> View:
+def _runs_view(connection: Session, goal_key: str, still_live: bool) -> View:
     """Each version of the goal and the run that wrote it; the last gap is its removal."""
     view = View(
         "Runs that inserted or updated it (times in UTC)",

@@ -1,4 +1,4 @@
-"""Runs the Ecosystems dlt source into the raw dataset of the project's DuckDB file."""
+"""Runs the Ecosystems dlt source into the raw dataset of the run's destination."""
 
 import gc
 import logging
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dlt
 import pyarrow as pa
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from extract.ecosystems import (
@@ -22,10 +21,11 @@ from extract.ecosystems import (
 )
 from extract.ecosystems.settings import ENDPOINTS_BY_NAME
 
+from . import warehouses
 from .errors import first_line, redacted
 from .paths import pipelines_dir
 from .schemas import RAW_SCHEMA
-from .warehouse import connect, memory_limit, table_exists
+from .warehouses import connect, table_exists
 
 PIPELINE_NAME = "goalsync_ecosystems"
 
@@ -52,11 +52,9 @@ class ExtractionResult:
 
 def make_pipeline(database: Path) -> dlt.Pipeline:
     """The raw-data pipeline; its cursor state lives in the database, beside the data."""
-    credentials = DuckDbCredentials(str(database))
-    credentials.global_config = {"memory_limit": memory_limit()}
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(credentials),
+        destination=warehouses.current().dlt_destination(database),
         dataset_name=RAW_SCHEMA,
         pipelines_dir=str(pipelines_dir(database)),
     )
@@ -90,7 +88,7 @@ def run_extraction(
         pipeline = _finish_interrupted_load(database)
         pipeline.sync_destination()
         with _collector_paused():
-            pipeline.extract(source, loader_file_format="parquet")
+            pipeline.extract(source, loader_file_format=warehouses.current().loader_file_format)
         pipeline.normalize()
         read = result.total_rows_read
         logger.info(f"read {read} records; loading what is new into {RAW_SCHEMA}")
@@ -185,7 +183,7 @@ def _forget_local_state_without_data(database: Path) -> None:
 
 
 def _has_raw_state(database: Path) -> bool:
-    if not database.exists():
+    if not warehouses.exists(database):
         return False
     with connect(database) as connection:
         return table_exists(connection, RAW_SCHEMA, "_dlt_pipeline_state")

@@ -13,7 +13,7 @@ from .connection import Connection
 from .dbt import show_model
 from .errors import ConfigError
 from .jobs_config import JobsConfig, JobSpec
-from .warehouse import connect, table_exists
+from .warehouses import connect, exists, table_exists
 
 ERROR_CSV_FIELDS = ("run_id", "job_name", "object_name", "record_key", "reason")
 
@@ -27,7 +27,7 @@ class View:
 
 
 def _has_activity(database: Path) -> bool:
-    if not database.exists():
+    if not exists(database):
         return False
     with connect(database, must_exist=True) as connection:
         return table_exists(connection, "activity", "job_runs")
@@ -43,7 +43,7 @@ def job_list(database: Path, config: JobsConfig) -> View:
         with connect(database, must_exist=True) as connection:
             for job_name, status, started_at in connection.execute(
                 """select job_name, status, started_at from activity.job_runs
-                   qualify row_number() over (partition by job_name order by run_id desc) = 1"""
+                   where run_id in (select max(run_id) from activity.job_runs group by job_name)"""
             ).fetchall():
                 last_runs[job_name] = (status, started_at)
     view = View(
@@ -66,6 +66,12 @@ def job_list(database: Path, config: JobsConfig) -> View:
 
 def _when(moment: Any) -> str:
     return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(started_at: Any, finished_at: Any) -> float | None:
+    if started_at is None or finished_at is None:
+        return None
+    return round((finished_at - started_at).total_seconds(), 1)
 
 
 def job_history(database: Path, job_name: str, limit: int = 20) -> View:
@@ -91,13 +97,12 @@ def job_history(database: Path, job_name: str, limit: int = 20) -> View:
         return view
     with connect(database, must_exist=True) as connection:
         rows = connection.execute(
-            """select run_id, status, trigger, chain_name, started_at,
-                      round(epoch(finished_at) - epoch(started_at), 1),
+            """select run_id, status, trigger, chain_name, started_at, finished_at,
                       rows_read, rows_inserted, rows_updated, rows_deleted, rows_failed, message
                from activity.job_runs where job_name = ? order by run_id desc limit ?""",
             [job_name, limit],
         ).fetchall()
-    view.rows = [(*row[:4], _when(row[4]), *row[5:]) for row in rows]
+    view.rows = [(*row[:4], _when(row[4]), _seconds(row[4], row[5]), *row[6:]) for row in rows]
     return view
 
 

@@ -10,7 +10,7 @@ from faults_support import SCALE, goals_by_key, query, run_environment
 from extract.sandbox import SandboxServer
 from goalsync import cli
 from goalsync.build_state import source_watermark
-from goalsync.warehouse import connect
+from goalsync.warehouses import connect
 
 
 @pytest.fixture

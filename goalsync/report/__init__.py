@@ -8,7 +8,7 @@ from .. import views
 from ..clock import utc_now
 from ..errors import ConfigError, shown_path
 from ..jobs_config import JobsConfig
-from ..warehouse import connect
+from ..warehouses import connect, exists
 from . import queries
 from .render import render_page
 
@@ -34,7 +34,7 @@ def default_report_path(database: Path) -> Path:
 def collect(database: Path, config: JobsConfig) -> ReportData:
     """What the page shows; a missing database or one without runs gives a page saying so."""
     data = ReportData(database, utc_now(), views.job_list(database, config))
-    if not database.exists():
+    if not exists(database):
         return data
     with connect(database, must_exist=True) as connection:
         data.has_runs = queries.has_runs(connection)

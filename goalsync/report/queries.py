@@ -3,10 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import duckdb
-
 from ..schemas import DESTINATION_SCHEMA
-from ..warehouse import table_exists
+from ..warehouses import Session, table_exists
 
 RUNS_PER_JOB = 30
 ERROR_REASONS_PER_RUN = 10
@@ -142,15 +140,13 @@ class GoalProgress:
     """Actuals of the listed KPIs by goal_key; None when customer_goal_actuals is not built."""
 
 
-def has_runs(connection: duckdb.DuckDBPyConnection) -> bool:
+def has_runs(connection: Session) -> bool:
     if not table_exists(connection, "activity", "job_runs"):
         return False
     return bool(connection.execute("select count(*) from activity.job_runs").fetchone()[0])
 
 
-def job_histories(
-    connection: duckdb.DuckDBPyConnection, limit: int = RUNS_PER_JOB
-) -> list[JobHistory]:
+def job_histories(connection: Session, limit: int = RUNS_PER_JOB) -> list[JobHistory]:
     """Each job's latest runs with their counts, and how many older runs are left out."""
     rows = connection.execute(
         """with numbered as (
@@ -174,9 +170,7 @@ def job_histories(
     return list(histories.values())
 
 
-def run_errors(
-    connection: duckdb.DuckDBPyConnection, limit: int = ERROR_REASONS_PER_RUN
-) -> list[RunErrors]:
+def run_errors(connection: Session, limit: int = ERROR_REASONS_PER_RUN) -> list[RunErrors]:
     """Error records of each job's last finished run (Success or Partial Success), by reason."""
     last_runs = connection.execute(
         """select job_name, max(run_id) from activity.job_runs
@@ -204,7 +198,7 @@ def run_errors(
     return found
 
 
-def goal_progress(connection: duckdb.DuckDBPyConnection) -> GoalProgress | None:
+def goal_progress(connection: Session) -> GoalProgress | None:
     """Baseline, target and latest actual per company; None before customer_goals is built."""
     if not table_exists(connection, DESTINATION_SCHEMA, "customer_goals"):
         return None
@@ -260,9 +254,7 @@ def goal_progress(connection: duckdb.DuckDBPyConnection) -> GoalProgress | None:
     )
 
 
-def _company_kpis(
-    connection: duckdb.DuckDBPyConnection, companies: list[CompanyProgress]
-) -> list[CompanyKpis]:
+def _company_kpis(connection: Session, companies: list[CompanyProgress]) -> list[CompanyKpis]:
     if not companies:
         return []
     rows = connection.execute(
@@ -286,9 +278,7 @@ def _company_kpis(
     return detailed
 
 
-def _actuals(
-    connection: duckdb.DuckDBPyConnection, goal_keys: list[str]
-) -> dict[str, list[Actual]] | None:
+def _actuals(connection: Session, goal_keys: list[str]) -> dict[str, list[Actual]] | None:
     """The listed KPIs' actuals in time order (undated entries last, by position)."""
     if not table_exists(connection, DESTINATION_SCHEMA, "customer_goal_actuals"):
         return None
